@@ -1,0 +1,42 @@
+# Every tests/test_*.c is a ctest of its own; every tests/python/test_*.py
+# too; tests/cli/*.sh and the install test likewise. Exit status 77 means
+# "skipped", and the test prints why.
+file(GLOB KQ_C_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_*.c)
+add_library(kq_testutil STATIC tests/testutil.c)
+target_include_directories(kq_testutil PUBLIC include src tests)
+target_compile_options(kq_testutil PRIVATE -Wall -Wextra)
+target_compile_definitions(kq_testutil PRIVATE _GNU_SOURCE)
+foreach(src ${KQ_C_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_compile_options(${name} PRIVATE -Wall -Wextra -ffp-contract=off)
+  target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
+  target_link_libraries(${name} PRIVATE kq_testutil kquant_static)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp")
+endforeach()
+file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/test-tmp)
+
+find_package(Python3 COMPONENTS Interpreter)
+file(GLOB KQ_PY_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/python/test_*.py)
+foreach(src ${KQ_PY_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  if(Python3_Interpreter_FOUND)
+    add_test(NAME py_${name} COMMAND ${Python3_EXECUTABLE} ${src})
+  else()
+    add_test(NAME py_${name} COMMAND ${CMAKE_COMMAND} -E echo
+      "SKIP: python3 not found when configuring; ${name} needs it")
+    set_tests_properties(py_${name} PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP:")
+  endif()
+  set_tests_properties(py_${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "KQ_LIB=$<TARGET_FILE:kquant_shared>;KQ_BIN=$<TARGET_FILE:kq>;KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp;PYTHONDONTWRITEBYTECODE=1")
+endforeach()
+
+file(GLOB KQ_SH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_*.sh)
+foreach(src ${KQ_SH_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME cli_${name} COMMAND bash ${src})
+  set_tests_properties(cli_${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+    ENVIRONMENT "KQ_BIN=$<TARGET_FILE:kq>;KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp;KQ_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR};KQ_BUILD_DIR=${CMAKE_CURRENT_BINARY_DIR}")
+endforeach()

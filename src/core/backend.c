@@ -1,0 +1,145 @@
+/* Backend specs ("cpu:threads=8", "cuda:1", "auto"), opening and lifetime.
+ * A backend is reference counted: every loaded object holds it, so closing
+ * the caller's handle first is safe. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+#include "error.h"
+
+#define KQ_MAX_THREADS 4096
+
+static kq_status parse_int_option(const char *spec, const char *key, const char *val, int lo,
+                                  int hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (*val == '\0' || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "kq_backend_open: spec '%s': %s = '%s' must be an integer in [%d, %d]",
+                        spec, key, val, lo, hi);
+    *out = (int)v;
+    return KQ_OK;
+}
+
+/* One option of the spec: "threads=N" for CPU backends, a bare ordinal or
+ * "device=N" for CUDA. */
+static kq_status parse_option(const char *spec, kq_backend_spec *s, char *opt)
+{
+    char *eq = strchr(opt, '=');
+    int is_cpu = strcmp(s->kind, "cpu") == 0 || strcmp(s->kind, "cpu-ref") == 0;
+    int is_cuda = strcmp(s->kind, "cuda") == 0;
+    if (!eq) {
+        if (is_cuda) return parse_int_option(spec, "device", opt, 0, 1023, &s->device);
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "kq_backend_open: spec '%s': option '%s' is not key=value", spec, opt);
+    }
+    *eq = '\0';
+    const char *key = opt, *val = eq + 1;
+    if (is_cpu && strcmp(key, "threads") == 0)
+        return parse_int_option(spec, key, val, 1, KQ_MAX_THREADS, &s->threads);
+    if (is_cuda && strcmp(key, "device") == 0)
+        return parse_int_option(spec, key, val, 0, 1023, &s->device);
+    return kq__fail(KQ_ERR_INVALID_ARG,
+                    "kq_backend_open: spec '%s': unknown option '%s' for backend '%s'", spec, key,
+                    s->kind);
+}
+
+static kq_status parse_spec(const char *spec, kq_backend_spec *s)
+{
+    char buf[256];
+    size_t len = strlen(spec);
+    if (len == 0 || len >= sizeof buf)
+        return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: spec '%.64s' is %s", spec,
+                        len ? "too long" : "empty");
+    memcpy(buf, spec, len + 1);
+    memset(s, 0, sizeof *s);
+    char *colon = strchr(buf, ':');
+    if (colon) *colon = '\0';
+    if (strlen(buf) >= sizeof s->kind || (strcmp(buf, "cpu") && strcmp(buf, "cpu-ref") &&
+                                          strcmp(buf, "cuda") && strcmp(buf, "auto")))
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "kq_backend_open: spec '%s': unknown backend '%s' "
+                        "(known: cpu, cpu-ref, cuda, auto)",
+                        spec, buf);
+    strcpy(s->kind, buf);
+    if (!colon) return KQ_OK;
+    if (strcmp(s->kind, "auto") == 0)
+        return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: spec '%s': 'auto' takes no options",
+                        spec);
+    char *save = NULL;
+    int n = 0;
+    for (char *opt = strtok_r(colon + 1, ",", &save); opt; opt = strtok_r(NULL, ",", &save), n++) {
+        kq_status st = parse_option(spec, s, opt);
+        if (st) return st;
+    }
+    if (n == 0)
+        return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: spec '%s': empty option list", spec);
+    return KQ_OK;
+}
+
+static kq_status open_kind(kq_backend *b)
+{
+    snprintf(b->name, sizeof b->name, "%s", b->spec.kind);
+    if (strcmp(b->spec.kind, "cpu") == 0 || strcmp(b->spec.kind, "cpu-ref") == 0)
+        return kq__cpu_ref_open(b);
+#ifdef KQ_HAVE_CUDA
+    return kq__cuda_open(b);
+#else
+    return kq__fail(KQ_ERR_UNSUPPORTED,
+                    "kq_backend_open: backend 'cuda' is not in this build "
+                    "(configured without nvcc or with KQ_CUDA=OFF)");
+#endif
+}
+
+kq_status kq_backend_open(const char *spec, kq_backend **out)
+{
+    kq__clear_error();
+    if (!out) return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: out is NULL");
+    *out = NULL;
+    if (!spec) return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: spec is NULL");
+    kq_backend *b = calloc(1, sizeof *b);
+    if (!b) return kq__fail(KQ_ERR_NO_MEMORY, "kq_backend_open: out of memory");
+    kq_status st = parse_spec(spec, &b->spec);
+    if (st == KQ_OK && strcmp(b->spec.kind, "auto") == 0) {
+        /* The CUDA backend has no kernels yet: auto means the CPU until it does. */
+        strcpy(b->spec.kind, "cpu");
+    }
+    if (st == KQ_OK) st = open_kind(b);
+    if (st) {
+        free(b);
+        return st;
+    }
+    atomic_init(&b->refs, 1);
+    *out = b;
+    return KQ_OK;
+}
+
+void kq__backend_retain(kq_backend *b) { atomic_fetch_add(&b->refs, 1); }
+
+void kq__backend_release(kq_backend *b)
+{
+    if (atomic_fetch_sub(&b->refs, 1) == 1) {
+        if (b->ops->close) b->ops->close(b);
+        free(b);
+    }
+}
+
+void kq_backend_close(kq_backend *b)
+{
+    if (b) kq__backend_release(b);
+}
+
+const char *kq_backend_name(const kq_backend *b) { return b ? b->name : NULL; }
+const char *kq_backend_device(const kq_backend *b) { return b ? b->device : NULL; }
+
+kq_status kq_backend_sync(kq_backend *b)
+{
+    kq__clear_error();
+    if (!b) return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_sync: backend is NULL");
+    return b->ops->sync ? b->ops->sync(b) : KQ_OK;
+}

@@ -1,0 +1,101 @@
+/* The objects behind the public handles, and the backend interface.
+ *
+ * The core validates every argument once; a backend's functions are called
+ * only with valid input (shapes checked, ids checked where they are host
+ * memory), so kernels carry no checks of their own. */
+#ifndef KQ_CORE_H
+#define KQ_CORE_H
+
+#include <stdatomic.h>
+
+#include "kquant.h"
+#include "formats/formats.h"
+#include "gguf/mapping.h"
+
+/* A run of rows of one quant type, in host memory: in a file mapping
+ * (mapping != NULL, used in place) or in memory the library owns. */
+typedef struct kq_weight_part {
+    int type;
+    const kq_type_traits *traits;
+    const uint8_t *data;
+    size_t nbytes;
+    size_t row_size;
+    int64_t n_rows;
+    int64_t row_offset; /* first output column this part writes */
+    kq_mapping *mapping;
+    void *owned;
+} kq_weight_part;
+
+struct kq_linear {
+    kq_backend *backend;
+    int64_t n_rows, n_cols;
+    int n_parts;
+    kq_weight_part *parts;
+    void *impl; /* the backend's own state (device copies, repacked layout) */
+};
+
+struct kq_experts {
+    kq_backend *backend;
+    int64_t n_experts, n_rows, n_cols;
+    size_t expert_bytes; /* n_rows * row_size: one slab */
+    kq_weight_part w;    /* all E slabs, n_rows * n_experts rows */
+    void *impl;
+};
+
+typedef struct kq_backend_ops {
+    const char *kind;
+    /* 1 when x, y and ids are host memory: the core then checks expert ids
+     * and buffer overlap before calling. */
+    int host_memory;
+    void (*close)(kq_backend *b);
+    kq_status (*sync)(kq_backend *b);
+    /* Optional: make a loaded object ready (upload, repack); undone by release. */
+    kq_status (*linear_prepare)(kq_backend *b, kq_linear *l);
+    void (*linear_release)(kq_backend *b, kq_linear *l);
+    kq_status (*experts_prepare)(kq_backend *b, kq_experts *e);
+    void (*experts_release)(kq_backend *b, kq_experts *e);
+    kq_status (*linear_forward)(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                int64_t m);
+    kq_status (*experts_forward)(kq_backend *b, const kq_experts *e, const float *x,
+                                 int64_t token_stride, int64_t slot_stride, const int32_t *ids,
+                                 int64_t m, int64_t top_k, float *y);
+} kq_backend_ops;
+
+/* Parsed "name:opt=val,..." spec. */
+typedef struct kq_backend_spec {
+    char kind[16];
+    int threads; /* 0 = backend default */
+    int device;  /* CUDA ordinal */
+} kq_backend_spec;
+
+struct kq_backend {
+    const kq_backend_ops *ops;
+    atomic_int refs; /* the caller's handle plus one per loaded object */
+    char name[32];
+    char device[160];
+    kq_backend_spec spec;
+    void *impl;
+};
+
+/* Backend constructors: fill b->ops, b->device, b->impl. */
+kq_status kq__cpu_ref_open(kq_backend *b);
+#ifdef KQ_HAVE_CUDA
+kq_status kq__cuda_open(kq_backend *b);
+#endif
+
+void kq__backend_retain(kq_backend *b);
+void kq__backend_release(kq_backend *b);
+
+/* Fills a part from caller bytes: checks type, sizes and byte count, then
+ * uses the bytes in place if a registered mapping holds them, else copies. */
+kq_status kq__part_init(kq_weight_part *p, int type, const void *bytes, size_t nbytes,
+                        int64_t n_rows, int64_t n_cols, const char *what);
+void kq__part_free(kq_weight_part *p);
+
+/* KQ_PROFILE=1 support: per-call timing summary at exit. */
+int kq__profile_enabled(void);
+double kq__now_seconds(void);
+void kq__profile_record(const char *op, const char *type, int64_t n, int64_t k,
+                        int64_t experts, int64_t top_k, int64_t m, double seconds);
+
+#endif

@@ -1,0 +1,168 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *g_name = "test";
+static uint64_t g_seed, g_state;
+static long g_pass, g_fail;
+
+void kt_init(const char *name)
+{
+    g_name = name;
+    const char *env = getenv("KQ_TEST_SEED");
+    if (env && *env) {
+        g_seed = strtoull(env, NULL, 0);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        g_seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    }
+    g_state = g_seed;
+}
+
+uint64_t kt_seed(void) { return g_seed; }
+
+/* splitmix64: small, fast, and every seed gives a good stream. */
+uint64_t kt_u64(void)
+{
+    uint64_t z = (g_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double kt_uniform(void) { return (double)(kt_u64() >> 11) * 0x1.0p-53; }
+
+int64_t kt_range(int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(kt_u64() % (uint64_t)(hi - lo + 1));
+}
+
+double kt_normal(void)
+{
+    double u1 = kt_uniform(), u2 = kt_uniform();
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void kt_fill_normal(float *x, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = (float)kt_normal() * scale;
+}
+
+void kt_fill_bytes(void *p, size_t n)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = (unsigned char)kt_u64();
+}
+
+void kt_poison(float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = nanf("");
+}
+
+int kt_check(int ok, const char *file, int line, const char *fmt, ...)
+{
+    if (ok) {
+        g_pass++;
+        return 1;
+    }
+    g_fail++;
+    if (g_fail <= 30) {
+        fprintf(stderr, "FAIL %s:%d (seed KQ_TEST_SEED=%llu): ", file, line,
+                (unsigned long long)g_seed);
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    return 0;
+}
+
+int kt_failures(void) { return (int)g_fail; }
+
+int kt_finish(void)
+{
+    printf("%s: %ld passed, %ld failed\n", g_name, g_pass, g_fail);
+    if (g_fail) printf("%s: rerun with KQ_TEST_SEED=%llu\n", g_name, (unsigned long long)g_seed);
+    return g_fail ? 1 : 0;
+}
+
+const char *kt_tmp_path(const char *leaf)
+{
+    static char buf[4][1024];
+    static int slot;
+    const char *dir = getenv("KQ_TEST_TMP");
+    if (!dir || !*dir) dir = "/tmp";
+    char *p = buf[slot++ & 3];
+    snprintf(p, sizeof buf[0], "%s/%s-%ld-%s", dir, g_name, (long)getpid(), leaf);
+    return p;
+}
+
+void kt_matmul_ref(const float *w, int64_t n, int64_t k, const float *x, int64_t m, double *y,
+                   double *abs)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0, a = 0;
+            for (int64_t j = 0; j < k; j++) {
+                double p = (double)w[r * k + j] * (double)x[i * k + j];
+                s += p;
+                a += fabs(p);
+            }
+            y[i * n + r] = s;
+            if (abs) abs[i * n + r] = a;
+        }
+}
+
+const int kt_weight_types[] = {KQ_TYPE_F32,  KQ_TYPE_F16,  KQ_TYPE_BF16, KQ_TYPE_Q4_0,
+                               KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K, KQ_TYPE_Q6_K};
+const int kt_n_weight_types = (int)(sizeof kt_weight_types / sizeof kt_weight_types[0]);
+
+int kt_weight_make(kt_weight *w, int type, int64_t n_rows, int64_t n_cols)
+{
+    memset(w, 0, sizeof *w);
+    size_t row;
+    if (kq_row_size(type, n_cols, &row) != KQ_OK) return -1;
+    size_t n = (size_t)(n_rows * n_cols);
+    float *src = malloc(n * sizeof *src);
+    w->type = type;
+    w->n_rows = n_rows;
+    w->n_cols = n_cols;
+    w->nbytes = row * (size_t)n_rows;
+    w->bytes = malloc(w->nbytes);
+    w->deq = malloc(n * sizeof *w->deq);
+    int rc = -1;
+    if (src && w->bytes && w->deq) {
+        /* Rows of different scales, as real layers have. */
+        for (int64_t r = 0; r < n_rows; r++)
+            kt_fill_normal(src + r * n_cols, n_cols, (float)(0.02 * (1.0 + 4.0 * kt_uniform())));
+        if (kq_quantize(type, src, n_rows, n_cols, w->bytes, w->nbytes) == KQ_OK &&
+            kq_dequantize(type, w->bytes, w->nbytes, n_rows, n_cols, w->deq) == KQ_OK)
+            rc = 0;
+    }
+    free(src);
+    if (rc) kt_weight_free(w);
+    return rc;
+}
+
+void kt_weight_free(kt_weight *w)
+{
+    free(w->bytes);
+    free(w->deq);
+    w->bytes = NULL;
+    w->deq = NULL;
+}
+
+int kt_close_f32(float got, double want, double abs_scale)
+{
+    if (!(got == got)) return 0; /* NaN: an unwritten (poisoned) output */
+    double tol = 0x1p-23 * fabs(want) + 0x1p-36 * abs_scale + 1e-30;
+    return fabs((double)got - want) <= tol;
+}

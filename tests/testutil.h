@@ -1,0 +1,70 @@
+/* A small test harness: seeded random inputs (seed printed on failure and
+ * settable with KQ_TEST_SEED), checks that count and report, NaN poisoning. */
+#ifndef KQ_TESTUTIL_H
+#define KQ_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stddef.h>
+
+#include "kquant.h"
+
+#define KT_SKIP 77
+
+/* Seeds the generator from KQ_TEST_SEED or the clock, and names the test. */
+void kt_init(const char *name);
+uint64_t kt_seed(void);
+/* Uniform 64-bit value; uniform in [0, 1); in [lo, hi]; standard normal. */
+uint64_t kt_u64(void);
+double kt_uniform(void);
+int64_t kt_range(int64_t lo, int64_t hi);
+double kt_normal(void);
+void kt_fill_normal(float *x, int64_t n, float scale);
+void kt_fill_bytes(void *p, size_t n);
+/* Fills with quiet NaN, so an element a kernel forgot to write fails. */
+void kt_poison(float *y, int64_t n);
+
+/* Records a pass, or a failure with its message, location and the seed. */
+int kt_check(int ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define KT_CHECK(cond, ...) kt_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+/* Checks a status is KQ_OK, printing kq_last_error() if not. */
+#define KT_OK(call) KT_CHECK((call) == KQ_OK, "%s failed: %s", #call, kq_last_error())
+
+/* Prints "NAME: N passed, N failed" and returns the process exit status. */
+int kt_finish(void);
+int kt_failures(void);
+
+/* A path under the build's test-tmp folder (or /tmp), unique to this process. */
+const char *kt_tmp_path(const char *leaf);
+
+/* Dense double reference of y = x * W^T from float weights, for checks. */
+/* Dense double reference of y = x * W^T from float weights; abs (may be NULL)
+ * gets sum |w x| per output, the scale of the summation error. */
+void kt_matmul_ref(const float *w, int64_t n, int64_t k, const float *x, int64_t m, double *y,
+                   double *abs);
+
+
+/* A random weight of `type`: normal values quantized by kquant, plus its
+ * exact dequantization (what every backend must multiply by). Caller frees
+ * both. Returns 0 on success. */
+typedef struct kt_weight {
+    int type;
+    int64_t n_rows, n_cols;
+    void *bytes;
+    size_t nbytes;
+    float *deq; /* n_rows x n_cols */
+} kt_weight;
+int kt_weight_make(kt_weight *w, int type, int64_t n_rows, int64_t n_cols);
+void kt_weight_free(kt_weight *w);
+
+/* The types weights may have. */
+extern const int kt_weight_types[];
+extern const int kt_n_weight_types;
+
+/* |got - want| within float rounding of an exact double dot product: the
+ * reference backend sums in double (error ~K * 2^-53 * sum|w x|, far below
+ * float) and rounds once to float (2^-24 relative). abs_scale is sum |w x|. */
+int kt_close_f32(float got, double want, double abs_scale);
+
+#endif

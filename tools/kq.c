@@ -1,0 +1,46 @@
+/* kq: the command-line face of kquant. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kquant.h"
+#include "kq.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "kq %s: GGUF-quantized matrix products\n"
+            "usage:\n"
+            "  kq info FILE.gguf       version, metadata, tensor table and totals by type\n"
+            "  kq sample OUT.gguf      write a small sample model layer (random weights,\n"
+            "                          quantized by kquant's own quantizers)\n"
+            "  kq version              print the library version\n",
+            kq_version());
+}
+
+int kq_tool_error(const char *cmd, const char *what)
+{
+    fprintf(stderr, "kq %s: %s: %s\n", cmd, what, kq_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "info")) return kq_cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sample")) return kq_cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("kq %s\n", kq_version());
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "kq: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
