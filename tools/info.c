@@ -1,6 +1,7 @@
 /* kq info: what a GGUF file holds, through the public reader API only. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kquant.h"
@@ -28,6 +29,19 @@ static void print_string(const char *s, size_t len)
     if (shown < len) printf("... (%zu bytes)", len);
 }
 
+/* The shortest decimal that reads back as the same value: 1e-05, not
+ * 9.99999975e-06, for an f32 stored from 1e-5. */
+static void print_float(double f, int is_f32)
+{
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, f);
+        double back = strtod(buf, NULL);
+        if (is_f32 ? (float)back == (float)f : back == f) break;
+    }
+    fputs(buf, stdout);
+}
+
 static void print_scalar(const kq_gguf_value *v, kq_gguf_vtype t)
 {
     int64_t i;
@@ -44,7 +58,7 @@ static void print_scalar(const kq_gguf_value *v, kq_gguf_vtype t)
         if (kq_gguf_value_int(v, &i) == KQ_OK) printf("%" PRId64, i);
         break;
     case KQ_GGUF_F32: case KQ_GGUF_F64:
-        if (kq_gguf_value_float(v, &f) == KQ_OK) printf("%.9g", f);
+        if (kq_gguf_value_float(v, &f) == KQ_OK) print_float(f, t == KQ_GGUF_F32);
         break;
     case KQ_GGUF_BOOL:
         if (kq_gguf_value_bool(v, &b) == KQ_OK) fputs(b ? "true" : "false", stdout);
@@ -76,7 +90,7 @@ static void print_element(const kq_gguf_value *v, kq_gguf_vtype et, int64_t i, i
         if (kq_gguf_array_int(v, i, &iv) == KQ_OK) printf("%" PRId64, iv);
         break;
     case KQ_GGUF_F32: case KQ_GGUF_F64:
-        if (kq_gguf_array_float(v, i, &f) == KQ_OK) printf("%.9g", f);
+        if (kq_gguf_array_float(v, i, &f) == KQ_OK) print_float(f, et == KQ_GGUF_F32);
         break;
     case KQ_GGUF_BOOL:
         if (kq_gguf_array_bool(v, i, &b) == KQ_OK) fputs(b ? "true" : "false", stdout);
