@@ -12,9 +12,27 @@ foreach(src ${KQ_C_TESTS})
   target_compile_options(${name} PRIVATE -Wall -Wextra -ffp-contract=off)
   target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
   target_link_libraries(${name} PRIVATE kq_testutil kquant_static)
-  add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
-    ENVIRONMENT "KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp")
+  # Tests over every weight type run as one ctest per type (and "fused"),
+  # so a failure names its type and the slices run in parallel.
+  if(name STREQUAL "test_linear" OR name STREQUAL "test_experts")
+    set(slices f32 f16 bf16 q4_0 q8_0 q4_K q5_K q6_K)
+    if(name STREQUAL "test_linear")
+      list(APPEND slices fused)
+    endif()
+  else()
+    set(slices "")
+  endif()
+  if(slices)
+    foreach(slice ${slices})
+      add_test(NAME ${name}.${slice} COMMAND ${name} ${slice})
+      set_tests_properties(${name}.${slice} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+        ENVIRONMENT "KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp")
+    endforeach()
+  else()
+    add_test(NAME ${name} COMMAND ${name})
+    set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+      ENVIRONMENT "KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp")
+  endif()
 endforeach()
 file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/test-tmp)
 

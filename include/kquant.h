@@ -57,8 +57,10 @@ typedef enum kq_status {
 /* A short constant name for a status, e.g. "KQ_ERR_FORMAT". */
 KQ_API const char *kq_status_name(kq_status s);
 
-/* The message of the last failed call on this thread ("" if none). The
- * pointer stays valid until the next kquant call on the same thread. */
+/* The message of the last failed call on this thread ("" if none). Every
+ * call that returns a kq_status clears it first; calls that cannot fail
+ * (names, sizes, conversions, getters returning plain values) leave it, so
+ * it can be printed beside them. The pointer is this thread's buffer. */
 KQ_API const char *kq_last_error(void);
 
 /* ---------------------------------------------------------------- types */

@@ -106,16 +106,24 @@ static void test_bad_id(kq_backend *b)
     kt_weight_free(&w);
 }
 
-int main(void)
+/* With a type name as argument only that type's cases run. */
+int main(int argc, char **argv)
 {
     kt_init("test_experts");
+    kq_type only = KQ_TYPE_F32;
+    if (argc > 1 && kq_type_from_name(argv[1], &only) != KQ_OK) {
+        fprintf(stderr, "test_experts: unknown type '%s'\n", argv[1]);
+        return 2;
+    }
     const char *backends[] = {"cpu-ref", "cpu:threads=2"};
     for (int bi = 0; bi < 2; bi++) {
         kq_backend *b = NULL;
         if (!KT_OK(kq_backend_open(backends[bi], &b))) continue;
         for (int t = 0; t < kt_n_weight_types; t++)
-            for (int kind = 0; kind < 3; kind++) run_case(b, backends[bi], kt_weight_types[t], kind);
-        test_bad_id(b);
+            if (argc <= 1 || kt_weight_types[t] == (int)only)
+                for (int kind = 0; kind < 3; kind++)
+                    run_case(b, backends[bi], kt_weight_types[t], kind);
+        if (argc <= 1 || only == KQ_TYPE_Q8_0) test_bad_id(b);
         kq_backend_close(b);
     }
     return kt_finish();

@@ -127,15 +127,27 @@ static void test_fused_one(kq_backend *b, const char *bname)
     for (int p = 0; p < n_parts; p++) kt_weight_free(&w[p]);
 }
 
-int main(void)
+/* With an argument, one slice of the test: a type name ("q4_K") runs the
+ * linear cases of that type, "fused" the fused cases; none runs all. */
+int main(int argc, char **argv)
 {
     kt_init("test_linear");
+    const char *only = argc > 1 ? argv[1] : NULL;
+    kq_type only_type = KQ_TYPE_F32;
+    int run_fused = !only || strcmp(only, "fused") == 0;
+    if (only && !run_fused && kq_type_from_name(only, &only_type) != KQ_OK) {
+        fprintf(stderr, "test_linear: unknown slice '%s'\n", only);
+        return 2;
+    }
     for (size_t bi = 0; bi < sizeof g_backends / sizeof g_backends[0]; bi++) {
         kq_backend *b = NULL;
         if (!KT_OK(kq_backend_open(g_backends[bi], &b))) continue;
         for (int t = 0; t < kt_n_weight_types; t++)
-            for (int rep = 0; rep < 2; rep++) test_linear_one(b, g_backends[bi], kt_weight_types[t]);
-        for (int rep = 0; rep < 6; rep++) test_fused_one(b, g_backends[bi]);
+            if (!only || (!run_fused && kt_weight_types[t] == (int)only_type))
+                for (int rep = 0; rep < 2; rep++)
+                    test_linear_one(b, g_backends[bi], kt_weight_types[t]);
+        if (run_fused)
+            for (int rep = 0; rep < 6; rep++) test_fused_one(b, g_backends[bi]);
         kq_backend_close(b);
     }
     return kt_finish();

@@ -1,0 +1,85 @@
+/* Shared pieces of the reference quantizers: rounding, fp16 scale storage,
+ * the 6-bit scale packing of Q4_K/Q5_K, and the per-sub-block searches for a
+ * scale (and min) minimising a weighted squared error (FORMATS.md,
+ * "Reference quantizers"). */
+#ifndef KQ_FORMATS_KQUANT_SEARCH_H
+#define KQ_FORMATS_KQUANT_SEARCH_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "blocks.h"
+
+/* Round half to even to int, for |f| < 2^22 exact; larger magnitudes clamp
+ * to +-4194303 and NaN gives 0, so no input is undefined behaviour. Adding
+ * 1.5 * 2^23 leaves the rounded integer in the low mantissa bits; this needs
+ * float arithmetic in float precision (FLT_EVAL_METHOD 0, as on x86-64 SSE
+ * and AArch64). */
+static inline int kq__nearest_int(float f)
+{
+    if (f != f) return 0;
+    if (f > 4194303.f) f = 4194303.f;
+    if (f < -4194303.f) f = -4194303.f;
+    const float v = f + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline int kq__clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* A scale as fp16, rounding to nearest even, but saturating to +-65504
+ * instead of overflowing to infinity (an infinite scale would decode every
+ * element of its block to inf or NaN). NaN stays NaN. */
+uint16_t kq__fp16_scale(float d);
+
+/* Beyond the reference: when a super-scale `want` lands in fp16's subnormal
+ * range or rounds to zero (*h holds kq__fp16_scale(want)), the stored value
+ * keeps few bits and codes computed against `want` decode far from the data.
+ * Then a zero becomes the smallest subnormal of want's sign, and the function
+ * returns 1 / stored, so the codes are computed against what a decoder sees.
+ * Otherwise (normal range: every ordinary block) it returns `inv` unchanged,
+ * keeping the reference's output byte for byte. */
+float kq__subnormal_scale_inverse(float want, uint16_t *h, float inv);
+
+/* The 6-bit scale and min of sub-block j (0..7) from Q4_K/Q5_K scales[12]. */
+static inline void kq__get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, uint8_t *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+/* Packs eight 6-bit scales and mins (each 0..63) into scales[12]. */
+void kq__set_scales_mins_k4(uint8_t s[KQ_K_SCALE_SIZE], const uint8_t ls[8], const uint8_t lm[8]);
+
+/* Asymmetric search (ggml's make_qkx2_quants): over iscale =
+ * (nmax + rmin + rdelta * i) / (max - min), i = 0..nstep, quantizes
+ * L = clamp(round(iscale * (x - min)), 0, nmax), solves the weighted least
+ * squares for (scale, min) with min clamped to <= 0, and keeps the pair with
+ * the smallest weighted squared error. Returns the scale; *the_min = -min
+ * (>= 0); L (n entries) holds the codes. laux is scratch of n bytes. */
+float kq__search_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                           float *the_min, uint8_t *laux, float rmin, float rdelta, int nstep);
+
+/* Symmetric search (ggml's make_qx_quants, weights x^2): over iscale =
+ * -(nmax + 0.1 i) / max, i = 0, -9..9, L = clamp(round(iscale * x), -nmax,
+ * nmax - 1), least-squares scale; keeps the best. Returns the scale; L holds
+ * the codes offset by nmax (0..2 nmax - 1). A block of |x| < 1e-15 gives 0. */
+float kq__search_scale_sym(int n, int nmax, const float *x, int8_t *L);
+
+/* The Q4_K/Q5_K super-block: searches each 32-element sub-block
+ * (weights sqrt(mean(x^2)) + |x|), quantizes the 8 scales and 8 mins to 6 bits
+ * under fp16 super-scales, then re-quantizes every element against the
+ * decoded scales. Writes d, dmin, scales[12] and L[256] (codes 0..nmax).
+ * Where a super-scale would be an fp16 subnormal, a subnormal-aware encoding
+ * is tried as well and the one with the smaller squared error kept. */
+void kq__quantize_k4_superblock(const float *x, int nmax, float rmin, float rdelta, int nstep,
+                                uint16_t *d, uint16_t *dmin, uint8_t scales[KQ_K_SCALE_SIZE],
+                                uint8_t L[KQ_QK_K]);
+
+#endif
