@@ -82,7 +82,26 @@ typedef enum kq_type {
     KQ_TYPE_Q5_K = 13,
     KQ_TYPE_Q6_K = 14,
     KQ_TYPE_Q8_K = 15,
-    KQ_TYPE_BF16 = 30
+    KQ_TYPE_IQ2_XXS = 16,
+    KQ_TYPE_IQ2_XS = 17,
+    KQ_TYPE_IQ3_XXS = 18,
+    KQ_TYPE_IQ1_S = 19,
+    KQ_TYPE_IQ4_NL = 20,
+    KQ_TYPE_IQ3_S = 21,
+    KQ_TYPE_IQ2_S = 22,
+    KQ_TYPE_IQ4_XS = 23,
+    KQ_TYPE_I8 = 24,
+    KQ_TYPE_I16 = 25,
+    KQ_TYPE_I32 = 26,
+    KQ_TYPE_I64 = 27,
+    KQ_TYPE_F64 = 28,
+    KQ_TYPE_IQ1_M = 29,
+    KQ_TYPE_BF16 = 30,
+    KQ_TYPE_TQ1_0 = 34,
+    KQ_TYPE_TQ2_0 = 35,
+    KQ_TYPE_MXFP4 = 39,
+    KQ_TYPE_NVFP4 = 40,
+    KQ_TYPE_Q1_0 = 41
 } kq_type;
 
 /* "q4_K", "f32", ... for any id a GGUF file may hold; NULL for an unknown id. */

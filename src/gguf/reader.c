@@ -537,7 +537,6 @@ static void gguf_free(kq_gguf *g)
 
 void kq_gguf_close(kq_gguf *g)
 {
-    kq__clear_error();
     gguf_free(g);
 }
 
@@ -583,44 +582,37 @@ kq_status kq_gguf_open(const char *path, kq_gguf **out)
 
 uint32_t kq_gguf_version(const kq_gguf *g)
 {
-    kq__clear_error();
     return g ? g->version : 0;
 }
 
 uint64_t kq_gguf_file_size(const kq_gguf *g)
 {
-    kq__clear_error();
     return g ? g->size : 0;
 }
 
 uint64_t kq_gguf_alignment(const kq_gguf *g)
 {
-    kq__clear_error();
     return g ? g->alignment : 0;
 }
 
 uint64_t kq_gguf_data_offset(const kq_gguf *g)
 {
-    kq__clear_error();
     return g ? g->data_offset : 0;
 }
 
 int64_t kq_gguf_n_kv(const kq_gguf *g)
 {
-    kq__clear_error();
     return g ? g->n_kv : 0;
 }
 
 const char *kq_gguf_kv_key(const kq_gguf *g, int64_t i)
 {
-    kq__clear_error();
     if (!g || i < 0 || i >= g->n_kv) return NULL;
     return g->kvs[i].key;
 }
 
 const kq_gguf_value *kq_gguf_kv_value(const kq_gguf *g, int64_t i)
 {
-    kq__clear_error();
     if (!g || i < 0 || i >= g->n_kv) return NULL;
     return &g->kvs[i].val;
 }
@@ -670,7 +662,6 @@ kq_status kq_gguf_get_string(const kq_gguf *g, const char *key, const char **s, 
 
 int64_t kq_gguf_n_tensors(const kq_gguf *g)
 {
-    kq__clear_error();
     return g ? g->n_tensors : 0;
 }
 

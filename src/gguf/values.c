@@ -29,7 +29,6 @@ const char *kq__gguf_vtype_str(uint32_t vtype)
 
 const char *kq_gguf_vtype_name(int vtype)
 {
-    kq__clear_error();
     return vtype >= 0 && kq__gguf_vtype_known((uint32_t)vtype) ? g_vtype_names[vtype] : NULL;
 }
 
@@ -152,7 +151,6 @@ static kq_status get_bool_at(const kq_gguf_value *v, uint32_t t, const uint8_t *
 
 kq_gguf_vtype kq_gguf_value_type(const kq_gguf_value *v)
 {
-    kq__clear_error();
     return v ? (kq_gguf_vtype)v->type : (kq_gguf_vtype)-1;
 }
 

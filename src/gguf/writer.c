@@ -115,7 +115,6 @@ kq_status kq_gguf_writer_new(uint32_t version, kq_gguf_writer **out)
 
 void kq_gguf_writer_free(kq_gguf_writer *w)
 {
-    kq__clear_error();
     if (!w) return;
     for (int64_t i = 0; i < w->n_kv; i++) {
         free(w->kvs[i].key);
