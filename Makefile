@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 
 PYTHON_FLAG = $(if $(PYTHON),-DPython3_EXECUTABLE=$(PYTHON))
 
-.PHONY: all build test bench install clean
+.PHONY: all build test test-sanitize bench install clean
 
 all: build
 
@@ -21,6 +21,17 @@ build: $(BUILD)/CMakeCache.txt
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	$(MAKE) test-sanitize
+
+# The C and CLI tests again, built with AddressSanitizer (LeakSanitizer
+# included) and UndefinedBehaviorSanitizer, stopping at the first report.
+# The Python oracle tests and the install test run in the plain build only.
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-sanitize:
+	cmake -S . -B $(BUILD)-san -DCMAKE_BUILD_TYPE=Debug -DKQ_CUDA=OFF \
+	  "-DCMAKE_C_FLAGS=$(SAN_FLAGS)" $(PYTHON_FLAG)
+	cmake --build $(BUILD)-san -j $(JOBS)
+	ctest --test-dir $(BUILD)-san --output-on-failure -j $(JOBS) -E '^py_|install'
 
 # The main job. Until `kq bench` lands (issue 3) it writes the built-in
 # sample layer through the GGUF writer and reads it back with `kq info`.
@@ -32,4 +43,4 @@ install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-san

@@ -12,6 +12,9 @@ foreach(src ${KQ_C_TESTS})
   target_compile_options(${name} PRIVATE -Wall -Wextra -ffp-contract=off)
   target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
   target_link_libraries(${name} PRIVATE kq_testutil kquant_static)
+  if(KQ_HAVE_CUDA)
+    target_compile_definitions(${name} PRIVATE KQ_HAVE_CUDA=1)
+  endif()
   # Tests over every weight type run as one ctest per type (and "fused"),
   # so a failure names its type and the slices run in parallel.
   if(name STREQUAL "test_linear" OR name STREQUAL "test_experts")

@@ -13,6 +13,7 @@ static void usage(FILE *f)
             "  kq info FILE.gguf       version, metadata, tensor table and totals by type\n"
             "  kq sample OUT.gguf      write a small sample model layer (random weights,\n"
             "                          quantized by kquant's own quantizers)\n"
+            "  kq backends             which backends open here, and on what device\n"
             "  kq version              print the library version\n",
             kq_version());
 }
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "info")) return kq_cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return kq_cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backends")) return kq_cmd_backends(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("kq %s\n", kq_version());
         return 0;
