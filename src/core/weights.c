@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checked.h"
 #include "core.h"
 #include "error.h"
 
@@ -31,21 +30,21 @@ kq_status kq__part_init(kq_weight_part *p, int type, const void *bytes, size_t n
         return kq__fail(KQ_ERR_INVALID_ARG,
                         "%s: n_cols = %lld must be a positive multiple of the %s block (%lld)",
                         what, (long long)n_cols, tt->name, (long long)tt->block_elems);
-    size_t row_size, total;
-    if (kq__mul_size((size_t)(n_cols / tt->block_elems), tt->block_bytes, &row_size) ||
-        kq__mul_size(row_size, (size_t)n_rows, &total))
+    uint64_t row_size, total;
+    const int64_t ne[4] = {n_cols, n_rows, 1, 1};
+    if (kq__tensor_bytes(tt, ne, &row_size, &total) != KQ_SIZE_OK || total > SIZE_MAX)
         return kq__fail(KQ_ERR_INVALID_ARG, "%s: %lld rows x %lld cols of %s overflow size_t",
                         what, (long long)n_rows, (long long)n_cols, tt->name);
     if (!bytes) return kq__fail(KQ_ERR_INVALID_ARG, "%s: bytes is NULL", what);
     if (nbytes != total)
         return kq__fail(KQ_ERR_INVALID_ARG,
-                        "%s: nbytes = %zu, expected %lld rows x %zu bytes (%s, %lld cols) = %zu",
-                        what, nbytes, (long long)n_rows, row_size, tt->name, (long long)n_cols,
-                        total);
+                        "%s: nbytes = %zu, expected %lld rows x %llu bytes (%s, %lld cols) = %llu",
+                        what, nbytes, (long long)n_rows, (unsigned long long)row_size, tt->name,
+                        (long long)n_cols, (unsigned long long)total);
     p->type = type;
     p->traits = tt;
     p->nbytes = nbytes;
-    p->row_size = row_size;
+    p->row_size = (size_t)row_size;
     p->n_rows = n_rows;
     p->mapping = kq__mapping_find(bytes, nbytes);
     if (p->mapping) {

@@ -71,12 +71,13 @@ static kq_status lookup_row(const char *fn, int type, int64_t n_cols, const kq_t
     if (!t) return kq__fail(KQ_ERR_INVALID_ARG, "%s: type = %d is not a known ggml type id", fn, type);
     if (n_cols <= 0)
         return kq__fail(KQ_ERR_INVALID_ARG, "%s: n_cols = %lld must be > 0", fn, (long long)n_cols);
-    if (n_cols % t->block_elems != 0)
+    const int64_t ne[4] = {n_cols, 1, 1, 1};
+    uint64_t bytes = 0, total;
+    kq_size_check sc = kq__tensor_bytes(t, ne, &bytes, &total);
+    if (sc == KQ_SIZE_PARTIAL_BLOCK)
         return kq__fail(KQ_ERR_INVALID_ARG, "%s: n_cols = %lld is not a multiple of the %s block (%lld)",
                         fn, (long long)n_cols, t->name, (long long)t->block_elems);
-    const uint64_t blocks = (uint64_t)(n_cols / t->block_elems);
-    uint64_t bytes;
-    if (kq__mul_u64(blocks, (uint64_t)t->block_bytes, &bytes) || bytes > SIZE_MAX)
+    if (sc == KQ_SIZE_OVERFLOW || bytes > SIZE_MAX)
         return kq__fail(KQ_ERR_INVALID_ARG, "%s: n_cols = %lld: a row of %s overflows size_t", fn,
                         (long long)n_cols, t->name);
     *tt = t;

@@ -21,6 +21,16 @@ typedef struct kq_type_traits {
     int is_weight;           /* loadable for compute */
 } kq_type_traits;
 
+/* The byte size of a tensor, the one place its arithmetic lives: ne[0] is
+ * the row length, ne[1..3] the further dims, all >= 1 (callers check). */
+typedef enum kq_size_check {
+    KQ_SIZE_OK = 0,
+    KQ_SIZE_PARTIAL_BLOCK, /* ne[0] is not a multiple of block_elems */
+    KQ_SIZE_OVERFLOW       /* the byte count does not fit in 64 bits */
+} kq_size_check;
+kq_size_check kq__tensor_bytes(const kq_type_traits *t, const int64_t ne[4], uint64_t *row_bytes,
+                               uint64_t *total_bytes);
+
 /* NULL for an id no GGUF writer uses. Every known id has its geometry even
  * when kquant cannot decode it, so a reader can size any tensor. */
 const kq_type_traits *kq__type_traits(int type);

@@ -2,6 +2,7 @@
  * GGML_QUANT_SIZES and ggml's type_traits give it) and, for the types kquant
  * converts, the reference row converters. Removed ids (4, 5, 31..33, 36..38)
  * have no entry. */
+#include "core/checked.h"
 #include "formats.h"
 
 #include "kquant.h"
@@ -60,4 +61,19 @@ const kq_type_traits *kq__type_traits(int type)
     if (type < 0 || type >= (int)(sizeof g_types / sizeof g_types[0])) return NULL;
     const kq_type_traits *t = &g_types[type];
     return t->name ? t : NULL;
+}
+
+kq_size_check kq__tensor_bytes(const kq_type_traits *t, const int64_t ne[4], uint64_t *row_bytes,
+                               uint64_t *total_bytes)
+{
+    if (ne[0] % t->block_elems != 0) return KQ_SIZE_PARTIAL_BLOCK;
+    uint64_t row, total;
+    if (kq__mul_u64((uint64_t)(ne[0] / t->block_elems), (uint64_t)t->block_bytes, &row))
+        return KQ_SIZE_OVERFLOW;
+    total = row;
+    for (int d = 1; d < 4; d++)
+        if (kq__mul_u64(total, (uint64_t)ne[d], &total)) return KQ_SIZE_OVERFLOW;
+    *row_bytes = row;
+    *total_bytes = total;
+    return KQ_SIZE_OK;
 }

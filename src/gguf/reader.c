@@ -402,14 +402,13 @@ static kq_status parse_tensor_infos(parser *p, uint64_t n_tensors)
         if (!tt || tt->block_elems <= 0 || tt->block_bytes == 0)
             return perr(p, KQ_ERR_FORMAT, tpos, "unknown tensor type id %u", type);
         t->type = (int)type;
-        if (t->ne[0] % tt->block_elems != 0)
+        uint64_t row_bytes, nb = 0;
+        kq_size_check sc = kq__tensor_bytes(tt, t->ne, &row_bytes, &nb);
+        if (sc == KQ_SIZE_PARTIAL_BLOCK)
             return perr(p, KQ_ERR_FORMAT, tpos,
                         "ne[0] = %lld is not a multiple of the %s block size %lld",
                         (long long)t->ne[0], tt->name, (long long)tt->block_elems);
-        uint64_t nb = (uint64_t)(t->ne[0] / tt->block_elems);
-        if (kq__mul_u64(nb, (uint64_t)tt->block_bytes, &nb) ||
-            kq__mul_u64(nb, (uint64_t)t->ne[1], &nb) || kq__mul_u64(nb, (uint64_t)t->ne[2], &nb) ||
-            kq__mul_u64(nb, (uint64_t)t->ne[3], &nb))
+        if (sc == KQ_SIZE_OVERFLOW)
             return perr(p, KQ_ERR_FORMAT, tpos,
                         "the byte size of %s [%lld, %lld, %lld, %lld] overflows 64 bits",
                         tt->name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],

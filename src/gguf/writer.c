@@ -373,14 +373,13 @@ kq_status kq_gguf_writer_add_tensor(kq_gguf_writer *w, const char *name, int typ
             return kq__fail(KQ_ERR_INVALID_ARG, "%s: tensor '%s': the element count overflows",
                             fn, name);
     }
-    if (dims[0] % tt->block_elems != 0)
+    uint64_t row_bytes, want = 0;
+    kq_size_check sc = kq__tensor_bytes(tt, dims, &row_bytes, &want);
+    if (sc == KQ_SIZE_PARTIAL_BLOCK)
         return kq__fail(KQ_ERR_INVALID_ARG,
                         "%s: tensor '%s': ne[0] = %lld is not a multiple of the %s block size %lld",
                         fn, name, (long long)dims[0], tt->name, (long long)tt->block_elems);
-    uint64_t want = (uint64_t)(dims[0] / tt->block_elems);
-    if (kq__mul_u64(want, tt->block_bytes, &want) || kq__mul_u64(want, (uint64_t)dims[1], &want) ||
-        kq__mul_u64(want, (uint64_t)dims[2], &want) || kq__mul_u64(want, (uint64_t)dims[3], &want) ||
-        want > SIZE_MAX)
+    if (sc == KQ_SIZE_OVERFLOW || want > SIZE_MAX)
         return kq__fail(KQ_ERR_INVALID_ARG, "%s: tensor '%s': the byte size overflows", fn, name);
     if ((uint64_t)nbytes != want)
         return kq__fail(KQ_ERR_INVALID_ARG,
