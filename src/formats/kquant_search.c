@@ -109,14 +109,8 @@ float kq__search_scale_min(int n, int nmax, const float *x, const float *w, uint
 
 float kq__search_scale_sym(int n, int nmax, const float *x, int8_t *L)
 {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = kq__signed_absmax(x, n, &amax);
     if (amax < 1e-15f) { /* all (nearly) zero */
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.f;

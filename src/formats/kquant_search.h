@@ -10,6 +10,22 @@
 
 #include "blocks.h"
 
+/* The element of largest magnitude, with its sign (the first of equals;
+ * NaNs are passed over); *amax gets its magnitude. All-zero gives 0. */
+static inline float kq__signed_absmax(const float *x, int n, float *amax)
+{
+    float max = 0, a = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = x[i] < 0 ? -x[i] : x[i];
+        if (ax > a) {
+            a = ax;
+            max = x[i];
+        }
+    }
+    *amax = a;
+    return max;
+}
+
 /* Round half to even to int, for |f| < 2^22 exact; larger magnitudes clamp
  * to +-4194303 and NaN gives 0, so no input is undefined behaviour. Adding
  * 1.5 * 2^23 leaves the rounded integer in the low mantissa bits; this needs

@@ -40,13 +40,8 @@ void kq__q4_0_from_float(const float *src, void *dst, int64_t n)
     unsigned char *p = dst;
     for (int64_t i = 0; i < n / KQ_QK4_0; i++) {
         const float *x = src + i * KQ_QK4_0;
-        float amax = 0, max = 0;
-        for (int j = 0; j < KQ_QK4_0; j++) {
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        }
+        float amax;
+        const float max = kq__signed_absmax(x, KQ_QK4_0, &amax);
         const float d = max / -8;
         float id = d != 0 ? 1.0f / d : 0.0f;
 

@@ -27,14 +27,8 @@ void kq__q8_K_from_float(const float *src, void *dst, int64_t n)
     for (int64_t i = 0; i < n / KQ_QK_K; i++) {
         const float *x = src + i * KQ_QK_K;
         kq_block_q8_K b;
-        float max = 0, amax = 0;
-        for (int j = 0; j < KQ_QK_K; j++) {
-            const float ax = fabsf(x[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[j];
-            }
-        }
+        float amax;
+        const float max = kq__signed_absmax(x, KQ_QK_K, &amax);
         if (amax == 0) {
             memset(&b, 0, sizeof b);
         } else {
