@@ -61,3 +61,24 @@ def seed():
     s = int(s, 0) if s else int.from_bytes(os.urandom(4), "little")
     print("seed KQ_TEST_SEED=%d" % s)
     return s
+
+
+class Checks:
+    """Counts checks; a failure prints its message with the seed to rerun.
+    finish() prints 'NAME: N passed, N failed' and returns the exit status."""
+
+    def __init__(self, name, seed_value=None):
+        self.name, self.seed, self.passed, self.failed = name, seed_value, 0, 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            rerun = "" if self.seed is None else " (seed KQ_TEST_SEED=%d)" % self.seed
+            print("FAIL%s: %s" % (rerun, what))
+        return ok
+
+    def finish(self):
+        print("%s: %d passed, %d failed" % (self.name, self.passed, self.failed))
+        return 1 if self.failed else 0

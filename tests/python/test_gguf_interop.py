@@ -79,8 +79,8 @@ SEED = kqlib.seed()
 rng = np.random.default_rng(SEED)
 prng = random.Random(SEED)
 TMP = os.environ.get("KQ_TEST_TMP") or "/tmp"
-failures = 0
-passes = 0
+checks = kqlib.Checks("test_gguf_interop", SEED)
+check = checks.check
 
 # numpy dtype of each scalar value type
 NP = {VT.UINT8: np.uint8, VT.INT8: np.int8, VT.UINT16: np.uint16, VT.INT16: np.int16,
@@ -88,15 +88,6 @@ NP = {VT.UINT8: np.uint8, VT.INT8: np.int8, VT.UINT16: np.uint16, VT.INT16: np.i
       VT.UINT64: np.uint64, VT.INT64: np.int64, VT.FLOAT64: np.float64}
 INTS = {VT.UINT8, VT.INT8, VT.UINT16, VT.INT16, VT.UINT32, VT.INT32, VT.UINT64, VT.INT64}
 UNSIGNED = {VT.UINT8, VT.UINT16, VT.UINT32, VT.UINT64}
-
-
-def check(cond, what):
-    global failures, passes
-    if cond:
-        passes += 1
-    else:
-        failures += 1
-        print("FAIL (seed KQ_TEST_SEED=%d): %s" % (SEED, what))
 
 
 def ok(status, what):
@@ -457,10 +448,7 @@ def main():
     src.close()
     for p in made:
         os.unlink(p)
-    print("test_gguf_interop: %d passed, %d failed" % (passes, failures))
-    if failures:
-        print("rerun with KQ_TEST_SEED=%d" % SEED)
-    return 1 if failures else 0
+    return checks.finish()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ np, gguf = kqlib.need_oracle()
 from gguf.constants import GGMLQuantizationType as QT  # noqa: E402
 
 lib = kqlib.load()
-rng = np.random.default_rng(kqlib.seed())
+SEED = kqlib.seed()
+rng = np.random.default_rng(SEED)
 tmp = os.environ.get("KQ_TEST_TMP", "/tmp")
 path = os.path.join(tmp, "gguf_py_%d.gguf" % os.getpid())
 
@@ -71,14 +72,8 @@ writer.write_kv_data_to_file()
 writer.write_tensors_to_file()
 writer.close()
 
-failures = 0
-
-
-def expect(ok, what):
-    global failures
-    if not ok:
-        failures += 1
-        print("FAIL: " + what)
+checks = kqlib.Checks("test_gguf_written_by_gguf_py", SEED)
+expect = checks.check
 
 
 # kq info lists the file.
@@ -151,5 +146,4 @@ lib.kq_experts_free(ex)
 lib.kq_gguf_close(g)
 lib.kq_backend_close(b)
 os.unlink(path)
-print("test_gguf_written_by_gguf_py: %d failed" % failures)
-sys.exit(1 if failures else 0)
+sys.exit(checks.finish())

@@ -8,14 +8,8 @@ import kqlib
 
 np, gguf = kqlib.need_oracle()
 lib = kqlib.load()
-fails = 0
-
-
-def expect(ok, what):
-    global fails
-    if not ok:
-        fails += 1
-        print("FAIL: " + what)
+checks = kqlib.Checks("test_type_table")
+expect = checks.check
 
 
 def ggml_name(member):
@@ -47,5 +41,5 @@ for tid in range(0, 64):
         expect(lib.kq_type_name(tid) is None and lib.kq_type_block_bytes(tid) == 0,
                "id %d is not a ggml type, but kquant names it" % tid)
 expect(set(enum.values()) <= known, "kquant.h enum ids not in gguf: %s" % (set(enum.values()) - known))
-print("test_type_table: %d types compared, %d failed" % (seen, fails))
-sys.exit(1 if fails else 0)
+print("test_type_table: %d types compared" % seen)
+sys.exit(checks.finish())
