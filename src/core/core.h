@@ -42,6 +42,8 @@ struct kq_experts {
     void *impl;
 };
 
+struct kq_ceilings;
+
 typedef struct kq_backend_ops {
     const char *kind;
     /* 1 when x, y and ids are host memory: the core then checks expert ids
@@ -59,6 +61,8 @@ typedef struct kq_backend_ops {
     kq_status (*experts_forward)(kq_backend *b, const kq_experts *e, const float *x,
                                  int64_t token_stride, int64_t slot_stride, const int32_t *ids,
                                  int64_t m, int64_t top_k, float *y);
+    /* Measures the device's read bandwidth and compute peak (core/ceilings.h). */
+    kq_status (*ceilings)(kq_backend *b, struct kq_ceilings *out);
 } kq_backend_ops;
 
 /* Parsed "name:opt=val,..." spec. */

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/ceilings.h"
 #include "core/core.h"
 #include "core/error.h"
+#include "cpu_features.h"
 #include "parallel.h"
 
 typedef struct ref_state {
@@ -152,12 +154,18 @@ static kq_status ref_experts_forward(kq_backend *b, const kq_experts *e, const f
 
 static void ref_close(kq_backend *b) { free(b->impl); }
 
+static kq_status ref_ceilings(kq_backend *b, kq_ceilings *out)
+{
+    return kq__cpu_ceilings(((ref_state *)b->impl)->threads, out);
+}
+
 static const kq_backend_ops ref_ops = {
     .kind = "cpu-ref",
     .host_memory = 1,
     .close = ref_close,
     .linear_forward = ref_linear_forward,
     .experts_forward = ref_experts_forward,
+    .ceilings = ref_ceilings,
 };
 
 kq_status kq__cpu_ref_open(kq_backend *b)
@@ -172,8 +180,8 @@ kq_status kq__cpu_ref_open(kq_backend *b)
     b->ops = &ref_ops;
     b->impl = s;
     snprintf(b->device, sizeof b->device,
-             "host CPU (%ld cores), reference kernels: exact dequantization, double "
-             "accumulation, %d thread%s",
-             cores, s->threads, s->threads == 1 ? "" : "s");
+             "%s, %ld cores; reference kernels (exact dequantization, double "
+             "accumulation), %d thread%s",
+             kq__cpu_model_name(), cores, s->threads, s->threads == 1 ? "" : "s");
     return KQ_OK;
 }
