@@ -13,6 +13,13 @@ static void usage(FILE *f)
             "  kq info FILE.gguf       version, metadata, tensor table and totals by type\n"
             "  kq sample OUT.gguf      write a small sample model layer (random weights,\n"
             "                          quantized by kquant's own quantizers)\n"
+            "  kq bench [FILE.gguf] [options]\n"
+            "                          time every linear and expert op against the measured\n"
+            "                          read-bandwidth and compute ceilings (kq bench --help)\n"
+            "  kq verify FILE.gguf [--backend B]\n"
+            "                          every tensor through every backend against cpu-ref\n"
+            "  kq quantize IN.gguf OUT.gguf TYPE|q4_k_m\n"
+            "                          quantize F32/F16/BF16 tensors (kq quantize --help)\n"
             "  kq backends             which backends open here, and on what device\n"
             "  kq version              print the library version\n",
             kq_version());
@@ -33,6 +40,9 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "info")) return kq_cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return kq_cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return kq_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify")) return kq_cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return kq_cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "backends")) return kq_cmd_backends(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("kq %s\n", kq_version());
