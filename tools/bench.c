@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "  --json PATH             one record per op and m\n"
             "  --svg PATH              GB/s and TFLOP/s against m, with the ceilings\n"
             "  --min-time S            seconds timed per cell (default 1)\n"
-            "  --budget S              seconds per backend for all cells (default 100; 0: no\n"
+            "  --budget S              seconds per backend for all cells (default 90; 0: no\n"
             "                          limit); cells predicted to overrun are skipped, and say so\n"
             "  --seed N                random inputs (default: from the clock, printed)\n");
 }
@@ -92,7 +92,7 @@ static int parse_args(int argc, char **argv, bench_options *o)
     memcpy(o->m, default_m, sizeof default_m);
     o->n_m = 7;
     o->min_time = 1.0;
-    o->budget = 100.0;
+    o->budget = 90.0;
     o->seed = (uint64_t)time(NULL);
     int named_all = 0;
     const char *bad_arg = "";
@@ -163,7 +163,7 @@ static int parse_args(int argc, char **argv, bench_options *o)
     }
     /* Named one by one, a backend must open; "all" means those that do. */
     o->explicit_backend = o->n_backends > 0 && !named_all;
-    if (o->n_backends == 0) add_backend(o, "cpu"), add_backend(o, "cuda");
+    if (o->n_backends == 0) add_backend(o, "cuda"), add_backend(o, "cpu");
     o->progress = isatty(2);
     return 0;
 bad:
