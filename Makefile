@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 
 PYTHON_FLAG = $(if $(PYTHON),-DPython3_EXECUTABLE=$(PYTHON))
 
-.PHONY: all build test test-sanitize bench install clean
+.PHONY: all build test test-sanitize test-tsan test-valgrind test-fuzz bench install clean
 
 all: build
 
@@ -19,28 +19,92 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Every test, then again under each checker. Each checker builds in its own
+# folder next to $(BUILD), so `make test BUILD=x` touches only x and x-*.
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) test-sanitize
+	$(MAKE) test-tsan
+	$(MAKE) test-valgrind
+	$(MAKE) test-fuzz
 
-# The C and CLI tests again, built with AddressSanitizer (LeakSanitizer
+# The whole suite again, built with AddressSanitizer (LeakSanitizer
 # included) and UndefinedBehaviorSanitizer, stopping at the first report.
-# The Python oracle tests and the install test run in the plain build only.
+# The Python oracle tests load the sanitized libkquant.so into python3 with
+# libasan preloaded (ASan must be the first library in the process); leak
+# checking is off for that process only, because CPython keeps its own
+# objects alive at exit and LeakSanitizer would report them (the library's
+# leaks are caught by the C tests, which run the same code with it on).
+# Left out: the install test, which builds a consumer project against an
+# installed copy: it checks packaging, and a sanitized consumer would need
+# the sanitizer flags threaded through find_package and pkg-config.
+SAN_CC ?= $(CC)
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_PRELOAD = $(shell $(SAN_CC) -print-file-name=libasan.so 2>/dev/null)
 test-sanitize:
-	cmake -S . -B $(BUILD)-san -DCMAKE_BUILD_TYPE=Debug -DKQ_CUDA=OFF \
-	  "-DCMAKE_C_FLAGS=$(SAN_FLAGS)" $(PYTHON_FLAG)
+	cmake -S . -B $(BUILD)-san -DCMAKE_BUILD_TYPE=Debug -DKQ_CUDA=OFF -DCMAKE_C_COMPILER=$(SAN_CC) \
+	  "-DCMAKE_C_FLAGS=$(SAN_FLAGS)" $(PYTHON_FLAG) \
+	  "-DKQ_PY_ENV=LD_PRELOAD=$(SAN_PRELOAD);ASAN_OPTIONS=detect_leaks=0"
 	cmake --build $(BUILD)-san -j $(JOBS)
-	ctest --test-dir $(BUILD)-san --output-on-failure -j $(JOBS) -E '^py_|install'
+	ctest --test-dir $(BUILD)-san --output-on-failure -j $(JOBS) -E 'install'
 
-# The main job. Until `kq bench` lands (issue 3) it writes the built-in
-# sample layer through the GGUF writer and reads it back with `kq info`.
+# ThreadSanitizer over the tests that run threads: concurrent forwards and
+# loads of shared objects (test_threads) and the threaded CPU backends under
+# the layer tests. halt_on_error makes the first race fail the test. A probe
+# first: where the kernel's address-space layout keeps TSan from starting,
+# it runs without address randomization (setarch -R), else says SKIP.
+TSAN_FLAGS = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS = test_threads test_linear test_experts test_zero_copy
+test-tsan:
+	@mkdir -p $(BUILD)-tsan; printf 'int main(void) { return 0; }\n' >$(BUILD)-tsan/probe.c; \
+	if ! $(CC) -fsanitize=thread $(BUILD)-tsan/probe.c -o $(BUILD)-tsan/probe 2>/dev/null; then \
+	  echo "test-tsan: SKIP: $(CC) cannot link ThreadSanitizer programs (Debian: libtsan2)"; exit 0; fi; \
+	run=""; if ! $(BUILD)-tsan/probe >/dev/null 2>&1; then run="setarch $$(uname -m) -R"; \
+	  if ! $$run $(BUILD)-tsan/probe >/dev/null 2>&1; then \
+	    echo "test-tsan: SKIP: ThreadSanitizer cannot start on this kernel"; exit 0; fi; fi; \
+	set -e; \
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Debug -DKQ_CUDA=OFF "-DCMAKE_C_FLAGS=$(TSAN_FLAGS)"; \
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS); \
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  $$run ctest --test-dir $(BUILD)-tsan --output-on-failure -j $(JOBS) \
+	  -R '^(test_threads|test_linear|test_experts|test_zero_copy)($$|\.)'
+
+# valgrind's memcheck on the plain optimized build (no sanitizer runtime in
+# the way): the argument and misuse catalogues, the GGUF reader tests (which
+# walk every malformed-file error path), zero-copy lifetimes, and the fuzz
+# corpus replayed through both harnesses. A few seconds each. Skipped,
+# saying so, where valgrind is absent.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+VALGRIND_RUNS = test_args test_misuse test_gguf test_zero_copy \
+  "fuzz_gguf_replay fuzz/corpus/gguf" "fuzz_load_replay fuzz/corpus/load"
+test-valgrind: build
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+	  echo "test-valgrind: SKIP: valgrind is not installed (apt-get install valgrind)"; exit 0; fi; \
+	for run in $(VALGRIND_RUNS); do \
+	  set -- $$run; t=$$1; shift; \
+	  KQ_TEST_TMP=$(BUILD)/test-tmp TMPDIR=$(BUILD)/test-tmp KQ_GGUF_FUZZ_ITERS=300 \
+	    $(VALGRIND) $(BUILD)/$$t "$$@" >$(BUILD)/valgrind-$$t.log 2>&1; rc=$$?; \
+	  if [ $$rc -ne 0 ]; then cat $(BUILD)/valgrind-$$t.log; \
+	    echo "test-valgrind: $$t failed (exit $$rc; 99: valgrind found errors or leaks)"; exit 1; fi; \
+	  echo "test-valgrind: $$t: no errors, no leaks"; \
+	done
+
+# Both libFuzzer harnesses (fuzz/README.md) for FUZZ_SECONDS each, at once,
+# from a copy of the seed corpus; a crash, leak or broken invariant fails.
+# Skipped, saying why, where clang or its fuzzer runtime is missing.
+FUZZ_SECONDS ?= 60
+test-fuzz:
+	bash fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+# The main job: every linear of a Llama-3-8B layer and a Qwen3-30B-A3B MoE
+# layer on each backend that opens here, timed beside the read-bandwidth and
+# compute ceilings measured in the same run (see README.md, bench/RESULTS.md).
 bench: build
-	$(BUILD)/kq sample $(BUILD)/sample.gguf
-	$(BUILD)/kq info $(BUILD)/sample.gguf
+	$(BUILD)/kq bench
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-san
+	rm -rf $(BUILD) $(BUILD)-san $(BUILD)-tsan $(BUILD)-fuzz

@@ -40,6 +40,10 @@ endforeach()
 file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/test-tmp)
 
 find_package(Python3 COMPONENTS Interpreter)
+# Extra environment for the Python tests, as VAR=value;VAR=value: the
+# sanitizer build (Makefile, test-sanitize) preloads libasan here so python3
+# can load the sanitized libkquant.so.
+set(KQ_PY_ENV "" CACHE STRING "Extra environment for the Python tests")
 file(GLOB KQ_PY_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/python/test_*.py)
 foreach(src ${KQ_PY_TESTS})
   get_filename_component(name ${src} NAME_WE)
@@ -51,7 +55,7 @@ foreach(src ${KQ_PY_TESTS})
     set_tests_properties(py_${name} PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP:")
   endif()
   set_tests_properties(py_${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
-    ENVIRONMENT "KQ_LIB=$<TARGET_FILE:kquant_shared>;KQ_BIN=$<TARGET_FILE:kq>;KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp;PYTHONDONTWRITEBYTECODE=1")
+    ENVIRONMENT "KQ_LIB=$<TARGET_FILE:kquant_shared>;KQ_BIN=$<TARGET_FILE:kq>;KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp;PYTHONDONTWRITEBYTECODE=1;${KQ_PY_ENV}")
 endforeach()
 
 file(GLOB KQ_SH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_*.sh)
@@ -61,3 +65,31 @@ foreach(src ${KQ_SH_TESTS})
   set_tests_properties(cli_${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
     ENVIRONMENT "KQ_BIN=$<TARGET_FILE:kq>;KQ_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/test-tmp;KQ_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR};KQ_BUILD_DIR=${CMAKE_CURRENT_BINARY_DIR}")
 endforeach()
+
+# Fuzz harnesses (fuzz/README.md). In every build each harness also links
+# with a small driver that replays its seed corpus, past findings included,
+# as an ordinary test (so the sanitizer build replays it too). With
+# KQ_FUZZ=ON (clang, and -fsanitize=fuzzer-no-link,... in CMAKE_C_FLAGS so
+# the library is instrumented) they are also built as libFuzzer binaries.
+option(KQ_FUZZ "Build the libFuzzer harnesses (needs clang and its fuzzer runtime)" OFF)
+foreach(h gguf load)
+  add_executable(fuzz_${h}_replay fuzz/replay.c fuzz/fuzz_${h}.c fuzz/fuzz_input.c)
+  target_compile_options(fuzz_${h}_replay PRIVATE -Wall -Wextra)
+  target_compile_definitions(fuzz_${h}_replay PRIVATE _GNU_SOURCE)
+  target_link_libraries(fuzz_${h}_replay PRIVATE kquant_static)
+  add_test(NAME fuzz_${h}_corpus COMMAND fuzz_${h}_replay ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${h})
+  set_tests_properties(fuzz_${h}_corpus PROPERTIES TIMEOUT 300
+    ENVIRONMENT "TMPDIR=${CMAKE_CURRENT_BINARY_DIR}/test-tmp")
+  if(KQ_FUZZ)
+    add_executable(fuzz_${h} fuzz/fuzz_${h}.c fuzz/fuzz_input.c)
+    target_compile_options(fuzz_${h} PRIVATE -Wall -Wextra -fsanitize=fuzzer)
+    target_compile_definitions(fuzz_${h} PRIVATE _GNU_SOURCE)
+    target_link_options(fuzz_${h} PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(fuzz_${h} PRIVATE kquant_static)
+  endif()
+endforeach()
+if(KQ_FUZZ)
+  add_executable(kq_make_corpus fuzz/make_corpus.c)
+  target_compile_options(kq_make_corpus PRIVATE -Wall -Wextra)
+  target_link_libraries(kq_make_corpus PRIVATE kquant_static)
+endif()

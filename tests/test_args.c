@@ -6,6 +6,9 @@
 
 #include "testutil.h"
 
+/* KQ_MISUSE_PRINT=1: each case as a row of docs/api-misuse.md. */
+static int g_print;
+
 /* The status must be `want` and the message must contain `needle`. */
 #define EXPECT(call, want, needle)                                                              \
     do {                                                                                        \
@@ -13,6 +16,7 @@
         KT_CHECK(st_ == (want) && strstr(kq_last_error(), (needle)) != NULL,                    \
                  "%s: got %s '%s', want %s with '%s'", #call, kq_status_name(st_),              \
                  kq_last_error(), kq_status_name(want), (needle));                              \
+        if (g_print) printf("| `%s` | %s | %s |\n", #call, kq_status_name(st_), kq_last_error()); \
     } while (0)
 
 static void backend_specs(void)
@@ -163,6 +167,8 @@ static void gguf_loads(kq_backend *b)
 int main(void)
 {
     kt_init("test_args");
+    const char *pe = getenv("KQ_MISUSE_PRINT");
+    g_print = pe && *pe && *pe != '0';
     backend_specs();
     kq_backend *b = NULL, *other = NULL;
     if (KT_OK(kq_backend_open("cpu-ref", &b)) && KT_OK(kq_backend_open("cpu", &other))) {

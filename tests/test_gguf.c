@@ -1183,7 +1183,89 @@ static void test_malformed(void)
     b_u32(&b, 3);
     b_u64(&b, 0);
     b_u32(&b, 0);
-    expect_bad("truncated header", &b, KQ_ERR_FORMAT, "truncated", "key/value count", at(16));
+    expect_bad("truncated key/value count", &b, KQ_ERR_FORMAT, "truncated", "key/value count", at(16));
+    b_free(&b);
+
+    /* Each field of the header and of a key/value or tensor info cut short:
+     * the message names the field, the bytes it needs and has, and where. */
+    b_put(&b, "GGUF", 4);
+    b_u16(&b, 3);
+    expect_bad("truncated version", &b, KQ_ERR_FORMAT,
+               "file truncated: the version needs 4 bytes, only 2 left", at(4), "(header)");
+    b_free(&b);
+
+    b_put(&b, "GGUF", 4);
+    b_u32(&b, 3);
+    b_u32(&b, 0);
+    expect_bad("truncated tensor count", &b, KQ_ERR_FORMAT,
+               "file truncated: the tensor count needs 8 bytes, only 4 left", at(8), "(header)");
+    b_free(&b);
+
+    b_hdr(&b, 3, 0, 1);
+    b_str(&b, "general.name");
+    o = b.n;
+    b_u16(&b, KQ_GGUF_STRING);
+    expect_bad("truncated value type", &b, KQ_ERR_FORMAT,
+               "file truncated: value type needs 4 bytes, only 2 left", "kv 0 'general.name'",
+               at(o));
+    b_free(&b);
+
+    b_hdr(&b, 3, 0, 1);
+    o = b_key(&b, "tokenizer.ggml.scores", KQ_GGUF_ARRAY) + 4;
+    b_u16(&b, KQ_GGUF_F32);
+    expect_bad("truncated array element type", &b, KQ_ERR_FORMAT,
+               "file truncated: array element type needs 4 bytes, only 2 left",
+               "kv 0 'tokenizer.ggml.scores'", at(o));
+    b_free(&b);
+
+    b_hdr(&b, 3, 0, 1);
+    o = b_key(&b, "tokenizer.ggml.scores", KQ_GGUF_ARRAY) + 8;
+    b_u32(&b, KQ_GGUF_F32);
+    b_put(&b, "\x05\x00\x00", 3);
+    expect_bad("truncated array length", &b, KQ_ERR_FORMAT,
+               "file truncated: array length needs 8 bytes, only 3 left",
+               "kv 0 'tokenizer.ggml.scores'", at(o));
+    b_free(&b);
+
+    /* Tensor infos: the name is long enough that the header's count check
+     * (32 bytes per tensor info) passes and the cut field is reached. */
+    static const char long_name[] = "blk.0.ffn_down_exps.weight.part";
+    b_hdr(&b, 3, 1, 0);
+    b_u64(&b, 40);
+    b_put(&b, long_name, 30);
+    expect_bad("truncated tensor name", &b, KQ_ERR_FORMAT,
+               "tensor name length 40 exceeds the 30 bytes left in the file", "tensor 0 name",
+               at(24));
+    b_free(&b);
+
+    b_hdr(&b, 3, 1, 0);
+    b_str(&b, long_name);
+    o = b.n;
+    b_u16(&b, 2);
+    expect_bad("truncated n_dims", &b, KQ_ERR_FORMAT, "file truncated: n_dims needs 4 bytes, only 2 left",
+               "tensor 0 'blk.0.ffn_down_exps.weight.part'", at(o));
+    b_free(&b);
+
+    b_hdr(&b, 3, 1, 0);
+    b_str(&b, long_name);
+    b_u32(&b, 2);
+    b_u64(&b, 256);
+    o = b.n;
+    b_u32(&b, 4);
+    expect_bad("truncated dimension", &b, KQ_ERR_FORMAT,
+               "file truncated: a dimension needs 8 bytes, only 4 left",
+               "tensor 0 'blk.0.ffn_down_exps.weight.part'", at(o));
+    b_free(&b);
+
+    b_hdr(&b, 3, 1, 0);
+    b_str(&b, long_name);
+    b_u32(&b, 1);
+    b_u64(&b, 256);
+    o = b.n;
+    b_u16(&b, KQ_TYPE_Q4_K);
+    expect_bad("truncated tensor type", &b, KQ_ERR_FORMAT,
+               "file truncated: tensor type needs 4 bytes, only 2 left",
+               "tensor 0 'blk.0.ffn_down_exps.weight.part'", at(o));
     b_free(&b);
 
     b_hdr(&b, 3, 0, 1ull << 60);
@@ -1612,8 +1694,10 @@ static void test_truncation_sweep(void)
         kq_gguf *g = NULL;
         kq_status s = kq_gguf_open(path, &g);
         if (len < data_end) {
+            /* Every cut is reported with the file and where (or that it is empty). */
             int ok = (s == KQ_ERR_FORMAT || s == KQ_ERR_IO) && g == NULL &&
-                     kq_last_error()[0] != '\0' && has(kq_last_error(), path);
+                     has(kq_last_error(), path) &&
+                     (has(kq_last_error(), "byte offset") || (len == 0 && has(kq_last_error(), "empty")));
             if (!ok && bad++ < 5)
                 KT_CHECK(0, "prefix %zu of %zu: %s: %s", len, n, kq_status_name(s), kq_last_error());
         } else if (s != KQ_OK && bad++ < 5) {

@@ -1,9 +1,13 @@
 /* Several caller threads forward the same loaded objects at once: each gets
  * exactly the result one thread gets alone (the objects are read-only after
- * load, and error messages are per thread). */
+ * load, and error messages are per thread). Then several threads open one
+ * file, load from it in place and free, all at once: the mapping registry
+ * and the reference counts stay consistent (make test-tsan runs this under
+ * ThreadSanitizer). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -101,10 +105,115 @@ static void run(const char *spec)
     kt_weight_free(&we);
 }
 
+/* ---------------------------------------------------------------- loads */
+
+typedef struct loader {
+    kq_backend *b;
+    const kq_gguf *shared; /* one handle for all threads, or NULL: open your own */
+    const char *path;
+    const float *x, *want_l, *want_e;
+    const int32_t *ids;
+    int64_t m, k, n, top_k, ne;
+    int failures;
+} loader;
+
+/* Loads the linear and the experts in place, forwards, frees; repeatedly. */
+static void *load_worker(void *p)
+{
+    loader *s = p;
+    float *yl = malloc((size_t)(s->m * s->n) * sizeof *yl);
+    float *ye = malloc((size_t)(s->m * s->top_k * s->ne) * sizeof *ye);
+    int bad = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        kq_gguf *own = NULL;
+        const kq_gguf *g = s->shared;
+        if (!g) {
+            if (kq_gguf_open(s->path, &own) != KQ_OK) {
+                bad++;
+                continue;
+            }
+            g = own;
+        }
+        kq_linear *l = NULL;
+        kq_experts *e = NULL;
+        bad += kq_linear_from_gguf(s->b, g, "w", &l) != KQ_OK;
+        bad += kq_experts_from_gguf(s->b, g, "exps", &e) != KQ_OK;
+        kq_gguf_close(own); /* the objects keep the mapping */
+        if (l && e) {
+            kt_poison(yl, s->m * s->n);
+            kt_poison(ye, s->m * s->top_k * s->ne);
+            bad += !kq_linear_is_zero_copy(l) || !kq_experts_is_zero_copy(e);
+            bad += kq_linear_forward(s->b, l, s->x, yl, s->m) != KQ_OK;
+            bad += kq_experts_forward(s->b, e, s->x, s->k, 0, s->ids, s->m, s->top_k, ye) != KQ_OK;
+            bad += memcmp(yl, s->want_l, (size_t)(s->m * s->n) * sizeof *yl) != 0;
+            bad += memcmp(ye, s->want_e, (size_t)(s->m * s->top_k * s->ne) * sizeof *ye) != 0;
+        }
+        kq_linear_free(l);
+        kq_experts_free(e);
+    }
+    free(yl);
+    free(ye);
+    __atomic_add_fetch(&s->failures, bad, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void run_loads(const char *spec)
+{
+    kq_backend *b = NULL;
+    if (!KT_OK(kq_backend_open(spec, &b))) return;
+    loader s = {.b = b, .m = 3, .k = 256, .n = 7, .top_k = 2, .ne = 5};
+    kt_weight wl, we;
+    if (kt_weight_make(&wl, KQ_TYPE_Q4_K, s.n, s.k) ||
+        kt_weight_make(&we, KQ_TYPE_Q8_0, s.ne * 4, s.k)) {
+        KT_CHECK(0, "weights: %s", kq_last_error());
+        kq_backend_close(b);
+        return;
+    }
+    kq_gguf_writer *w = NULL;
+    int64_t ne_l[2] = {s.k, s.n}, ne_e[3] = {s.k, s.ne, 4};
+    const char *path = kt_tmp_path("threads.gguf");
+    kq_gguf *g = NULL;
+    kq_linear *l = NULL;
+    kq_experts *e = NULL;
+    float x[3 * 256], want_l[3 * 7], want_e[3 * 2 * 5];
+    int32_t ids[6] = {0, 3, 2, 2, 1, 0};
+    kt_fill_normal(x, 3 * 256, 1.0f);
+    if (KT_OK(kq_gguf_writer_new(3, &w)) &&
+        KT_OK(kq_gguf_writer_add_tensor(w, "w", wl.type, 2, ne_l, wl.bytes, wl.nbytes)) &&
+        KT_OK(kq_gguf_writer_add_tensor(w, "exps", we.type, 3, ne_e, we.bytes, we.nbytes)) &&
+        KT_OK(kq_gguf_writer_save(w, path)) && KT_OK(kq_gguf_open(path, &g)) &&
+        KT_OK(kq_linear_from_gguf(b, g, "w", &l)) && KT_OK(kq_experts_from_gguf(b, g, "exps", &e)) &&
+        KT_OK(kq_linear_forward(b, l, x, want_l, s.m)) &&
+        KT_OK(kq_experts_forward(b, e, x, s.k, 0, ids, s.m, s.top_k, want_e))) {
+        s.path = path, s.x = x, s.ids = ids, s.want_l = want_l, s.want_e = want_e;
+        loader own = s, shared = s;
+        shared.shared = g;
+        pthread_t t[2 * THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            pthread_create(&t[i], NULL, load_worker, &shared);
+            pthread_create(&t[THREADS + i], NULL, load_worker, &own);
+        }
+        for (int i = 0; i < 2 * THREADS; i++) pthread_join(t[i], NULL);
+        KT_CHECK(shared.failures == 0, "%s: %d failures loading from one shared handle", spec,
+                 shared.failures);
+        KT_CHECK(own.failures == 0, "%s: %d failures with a handle per load", spec, own.failures);
+    }
+    kq_linear_free(l);
+    kq_experts_free(e);
+    kq_gguf_close(g);
+    kq_gguf_writer_free(w);
+    unlink(path);
+    kt_weight_free(&wl);
+    kt_weight_free(&we);
+    kq_backend_close(b);
+}
+
 int main(void)
 {
     kt_init("test_threads");
     run("cpu-ref:threads=1");
     run("cpu:threads=3");
+    run_loads("cpu-ref:threads=2");
+    run_loads("cpu");
     return kt_finish();
 }

@@ -88,11 +88,13 @@ kq_status kq_linear_load_fused(kq_backend *b, const kq_part *parts, int n_parts,
     return load_parts(b, parts, n_parts, n_cols, "kq_linear_load_fused", out);
 }
 
-/* A 2-D tensor as one part; higher dims must be 1. */
-static kq_status tensor_part(const kq_gguf *g, const char *name, const char *fn, kq_part *p,
-                             int64_t *n_cols)
+/* A 2-D tensor as one part; higher dims must be 1. `index` is the name's
+ * place in a fused list (-1 for a single name), for the message. */
+static kq_status tensor_part(const kq_gguf *g, const char *name, int index, const char *fn,
+                             kq_part *p, int64_t *n_cols)
 {
-    if (!name) return kq__fail(KQ_ERR_INVALID_ARG, "%s: name is NULL", fn);
+    if (!name && index < 0) return kq__fail(KQ_ERR_INVALID_ARG, "%s: name is NULL", fn);
+    if (!name) return kq__fail(KQ_ERR_INVALID_ARG, "%s: names[%d] is NULL", fn, index);
     kq_tensor_info ti;
     kq_status st = kq_gguf_find_tensor(g, name, &ti);
     if (st) return kq__fail_context(st, "%s: ", fn);
@@ -130,7 +132,7 @@ kq_status kq_linear_from_gguf_fused(kq_backend *b, const kq_gguf *g, const char 
     int64_t n_cols = 0;
     for (int i = 0; i < n_names; i++) {
         int64_t k = 0;
-        kq_status st = tensor_part(g, names[i], fn, &parts[i], &k);
+        kq_status st = tensor_part(g, names[i], n_names == 1 ? -1 : i, fn, &parts[i], &k);
         if (st) return st;
         if (i > 0 && k != n_cols)
             return kq__fail(KQ_ERR_INVALID_ARG,

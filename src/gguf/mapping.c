@@ -55,8 +55,10 @@ kq_status kq__mapping_open(const char *path, kq_mapping **out)
     void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
+    /* ENOMEM: no address space for the file (a memory limit), not a bad file. */
     if (p == MAP_FAILED)
-        return kq__fail(KQ_ERR_IO, "cannot map '%s' (%zu bytes): %s", path, size, strerror(e));
+        return kq__fail(e == ENOMEM ? KQ_ERR_NO_MEMORY : KQ_ERR_IO,
+                        "cannot map '%s' (%zu bytes): %s", path, size, strerror(e));
     kq_mapping *m = calloc(1, sizeof *m);
     if (!m) {
         munmap(p, size);

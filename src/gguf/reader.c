@@ -616,12 +616,14 @@ const kq_gguf_value *kq_gguf_kv_value(const kq_gguf *g, int64_t i)
     return &g->kvs[i].val;
 }
 
-static kq_status find_kv(const kq_gguf *g, const char *key, const kq_gguf_value **out,
-                         const char *fn)
+/* `user_out` is the caller's output pointer, named `out_name` in messages:
+ * checked here so a NULL one is reported against the call it was passed to. */
+static kq_status find_kv(const kq_gguf *g, const char *key, const void *user_out,
+                         const char *out_name, const kq_gguf_value **out, const char *fn)
 {
     if (!g) return kq__fail(KQ_ERR_INVALID_ARG, "%s: the GGUF handle is NULL", fn);
     if (!key) return kq__fail(KQ_ERR_INVALID_ARG, "%s: key is NULL", fn);
-    if (!out) return kq__fail(KQ_ERR_INVALID_ARG, "%s: out is NULL", fn);
+    if (!user_out) return kq__fail(KQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, out_name);
     int64_t i = kq__name_find(&g->kv_ix, key, strlen(key));
     if (i < 0)
         return kq__fail(KQ_ERR_NOT_FOUND, "GGUF '%s': no key '%s'", g->path, key);
@@ -632,7 +634,7 @@ static kq_status find_kv(const kq_gguf *g, const char *key, const kq_gguf_value 
 kq_status kq_gguf_find_kv(const kq_gguf *g, const char *key, const kq_gguf_value **out)
 {
     kq__clear_error();
-    return find_kv(g, key, out, "kq_gguf_find_kv");
+    return find_kv(g, key, out, "out", out, "kq_gguf_find_kv");
 }
 
 #define GET_BY_KEY(fn, getter, T)                                                             \
@@ -640,7 +642,7 @@ kq_status kq_gguf_find_kv(const kq_gguf *g, const char *key, const kq_gguf_value
     {                                                                                         \
         kq__clear_error();                                                                    \
         const kq_gguf_value *v = NULL;                                                             \
-        kq_status s = find_kv(g, key, &v, #fn);                                               \
+        kq_status s = find_kv(g, key, out, "out", &v, #fn);                                   \
         if (s != KQ_OK) return s;                                                             \
         return getter(v, out);                                                                \
     }
@@ -654,7 +656,7 @@ kq_status kq_gguf_get_string(const kq_gguf *g, const char *key, const char **s, 
 {
     kq__clear_error();
     const kq_gguf_value *v = NULL;
-    kq_status st = find_kv(g, key, &v, "kq_gguf_get_string");
+    kq_status st = find_kv(g, key, s, "s", &v, "kq_gguf_get_string");
     if (st != KQ_OK) return st;
     return kq_gguf_value_string(v, s, len);
 }

@@ -142,11 +142,12 @@ static kq_status get_bool_at(const kq_gguf_value *v, uint32_t t, const uint8_t *
                     kq__gguf_vtype_str(t));
 }
 
+/* The message names the output by its name in kquant.h ("out", "s"). */
 #define CHECK_ARGS(v, out)                                                                    \
     do {                                                                                      \
         kq__clear_error();                                                                    \
         if (!(v)) return kq__fail(KQ_ERR_INVALID_ARG, "%s: value is NULL", __func__);         \
-        if (!(out)) return kq__fail(KQ_ERR_INVALID_ARG, "%s: out is NULL", __func__);         \
+        if (!(out)) return kq__fail(KQ_ERR_INVALID_ARG, "%s: %s is NULL", __func__, #out);    \
     } while (0)
 
 kq_gguf_vtype kq_gguf_value_type(const kq_gguf_value *v)
@@ -259,16 +260,16 @@ kq_status kq_gguf_array_bool(const kq_gguf_value *v, int64_t i, int *out)
     return get_bool_at(v, v->elem_type, elem_ptr(v, i), i, out);
 }
 
-kq_status kq_gguf_array_string(const kq_gguf_value *v, int64_t i, const char **str, size_t *len)
+kq_status kq_gguf_array_string(const kq_gguf_value *v, int64_t i, const char **s, size_t *len)
 {
     char w[320];
-    CHECK_ARGS(v, str);
-    kq_status s = check_index(v, i);
-    if (s != KQ_OK) return s;
+    CHECK_ARGS(v, s);
+    kq_status st = check_index(v, i);
+    if (st != KQ_OK) return st;
     if (v->elem_type != KQ_GGUF_STRING)
         return kq__fail(KQ_ERR_TYPE, "%s: value type is %s, not string",
                         where(w, sizeof w, v, i), kq__gguf_vtype_str(v->elem_type));
-    *str = v->strs[i].p;
+    *s = v->strs[i].p;
     if (len) *len = (size_t)v->strs[i].len;
     return KQ_OK;
 }
