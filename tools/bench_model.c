@@ -102,8 +102,18 @@ static int add_op(bench_plan *p, const bench_op *op)
 
 static int copies_for(size_t bytes, unsigned long long rotate_bytes)
 {
+    if (bytes == 0) return 1;
     unsigned long long c = (rotate_bytes + bytes - 1) / bytes;
     return c < 1 ? 1 : c > MAX_COPIES ? MAX_COPIES : (int)c;
+}
+
+/* Bytes of one copy of a tensor (all experts), 0 for a bad type or size. */
+static size_t spec_bytes(const tensor_spec *s)
+{
+    kq_type type;
+    size_t row;
+    if (kq_type_from_name(s->type, &type) || kq_row_size(type, s->k, &row)) return 0;
+    return row * (size_t)(s->n * (s->experts ? s->experts : 1));
 }
 
 /* ---------------------------------------------------------------- pools */
@@ -256,11 +266,10 @@ static int op_from_tensors(bench_op *op, const char *name, const char *model, co
     if (!op->names) return -1;
     for (int i = 0; i < n_parts; i++) {
         const tensor_spec *s = &parts[i].spec;
-        int type;
-        size_t row;
-        if (kq_type_from_name(s->type, (kq_type *)&type) || kq_row_size(type, s->k, &row)) return -1;
+        size_t bytes = spec_bytes(s);
+        if (!bytes) return -1;
         op->n += s->n;
-        op->bytes += row * (size_t)(s->n * (s->experts ? s->experts : 1));
+        op->bytes += bytes;
         if (i == 0 || !strstr(op->type, s->type)) {
             size_t len = strlen(op->type);
             snprintf(op->type + len, sizeof op->type - len, "%s%s", i ? "+" : "", s->type);
@@ -278,12 +287,8 @@ static int plan_from_specs(bench_plan *p, const bench_options *o, wtensor *ts, i
                            unsigned long long rotate_bytes)
 {
     for (int i = 0; i < n; i++) {
-        const tensor_spec *s = &ts[i].spec;
-        int type;
-        size_t row;
-        if (kq_type_from_name(s->type, (kq_type *)&type) || kq_row_size(type, s->k, &row))
-            return kq_tool_error("bench", s->type);
-        size_t bytes = row * (size_t)(s->n * (s->experts ? s->experts : 1));
+        size_t bytes = spec_bytes(&ts[i].spec);
+        if (!bytes) return kq_tool_error("bench", ts[i].spec.type);
         ts[i].copies = copies_for(bytes, rotate_bytes);
     }
     if (write_and_open(p, ts, n, o)) return 1;
@@ -305,12 +310,9 @@ static int plan_from_specs(bench_plan *p, const bench_options *o, wtensor *ts, i
             for (; ms->fused[f][np] >= 0; np++) {
                 parts[np] = mt[ms->fused[f][np]];
                 if (parts[np].copies < copies) copies = parts[np].copies;
+                bytes += spec_bytes(&parts[np].spec);
             }
             bench_op op;
-            if (op_from_tensors(&op, ms->fused_role[f], ms->name, parts, np, 1, SUM_FUSED)) goto oom;
-            bytes = op.bytes;
-            for (int c = 0; c < op.n_copies * op.n_parts; c++) free(op.names[c]);
-            free(op.names);
             int want = copies_for(bytes, rotate_bytes);
             if (op_from_tensors(&op, ms->fused_role[f], ms->name, parts, np,
                                 want < copies ? want : copies, SUM_FUSED) ||
@@ -388,16 +390,7 @@ int bench_plan_shapes(bench_plan *p, const bench_options *o, unsigned long long 
         ts[i].prefix = "shape";
     }
     /* Every shape is its own "model" of one tensor, with no summary. */
-    kq_status st = KQ_OK;
-    (void)st;
-    for (int i = 0; i < o->n_shapes; i++) {
-        int type;
-        size_t row;
-        kq_type_from_name(ts[i].spec.type, (kq_type *)&type);
-        kq_row_size(type, ts[i].spec.k, &row);
-        ts[i].copies = copies_for(row * (size_t)(ts[i].spec.n * (ts[i].spec.experts ? ts[i].spec.experts : 1)),
-                                  rotate_bytes);
-    }
+    for (int i = 0; i < o->n_shapes; i++) ts[i].copies = copies_for(spec_bytes(&ts[i].spec), rotate_bytes);
     if (write_and_open(p, ts, o->n_shapes, o)) return 1;
     for (int i = 0; i < o->n_shapes; i++) {
         bench_op op;
