@@ -140,7 +140,16 @@ KQ_API uint16_t kq_f32_to_bf16(float f);
 typedef struct kq_backend kq_backend;
 
 /* spec: "cpu", "cpu:threads=8", "cpu-ref", "cuda", "cuda:1", "auto".
- * Options follow a ':' as comma-separated key=value pairs. */
+ * Options follow a ':' as comma-separated key=value pairs:
+ *   cpu, cpu-ref: threads=N (default: one per core)
+ *   cpu:          repack=0|1 (1: weights repacked at load for faster large-m
+ *                 calls, at the cost of a copy; default 0, zero-copy)
+ *   cuda:         N or device=N (the ordinal), host_weights=0|1 (1: weights
+ *                 stay in host memory mapped for the GPU, for those that do not
+ *                 fit; default 0, uploaded to device memory)
+ * "auto" is cuda where a usable GPU is present, else cpu.
+ * KQ_CPU_ISA=scalar|avx2|avx512|neon in the environment forces the cpu
+ * backend's instruction set (one the CPU lacks is refused at open). */
 KQ_API kq_status kq_backend_open(const char *spec, kq_backend **out);
 KQ_API void kq_backend_close(kq_backend *b); /* NULL is a no-op */
 /* The backend's kind as opened ("cpu", "cpu-ref", "cuda") and a longer
@@ -150,6 +159,27 @@ KQ_API const char *kq_backend_device(const kq_backend *b);
 /* Waits for queued work; reports errors found on the device since the last
  * sync. A no-op on CPU backends, which work synchronously. */
 KQ_API kq_status kq_backend_sync(kq_backend *b);
+
+/* CUDA: the stream (a cudaStream_t) the backend queues its work on. A backend
+ * opens with its own stream; a caller may hand it another (NULL means the
+ * backend's own again), and later calls are ordered on that one. The stream
+ * must outlive its use. CPU backends: KQ_ERR_UNSUPPORTED, and stream() gives
+ * NULL. */
+KQ_API kq_status kq_backend_set_stream(kq_backend *b, void *cuda_stream);
+KQ_API void *kq_backend_stream(const kq_backend *b);
+
+/* Memory for activations, outputs and ids in the backend's own memory: device
+ * memory on CUDA (256-byte aligned), host memory on CPU backends (64-byte
+ * aligned), so one program runs on either. kq_free(b, NULL) is a no-op.
+ * Forward calls also take pointers the caller allocated itself (cudaMalloc,
+ * malloc). */
+KQ_API kq_status kq_alloc(kq_backend *b, size_t bytes, void **out);
+KQ_API void kq_free(kq_backend *b, void *p);
+/* Copies between the host and the backend's memory. Each is ordered after the
+ * work already queued on the backend's stream and is complete when the call
+ * returns (so copy_to_host of a forward's output waits for that forward). */
+KQ_API kq_status kq_copy_to_device(kq_backend *b, void *dst, const void *src, size_t bytes);
+KQ_API kq_status kq_copy_to_host(kq_backend *b, void *dst, const void *src, size_t bytes);
 
 /* ---------------------------------------------------------------- GGUF */
 
@@ -303,6 +333,14 @@ KQ_API int kq_linear_is_zero_copy(const kq_linear *l);
 KQ_API kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
                                    int64_t m);
 
+/* SwiGLU in one call, for feed-forward layers: the linear's rows are gate
+ * rows then up rows (n_rows even: typically a fused gate/up of two parts of
+ * equal rows, or one tensor holding both), and with h = n_rows / 2
+ *   y[i, r] = silu(g) * u,  g = (x W^T)[i, r],  u = (x W^T)[i, h + r],
+ * silu(g) = g / (1 + exp(-g)). y is [m, h]. */
+KQ_API kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *gate_up,
+                                          const float *x, float *y, int64_t m);
+
 /* bytes hold n_experts contiguous slabs of [n_rows, n_cols]. */
 KQ_API kq_status kq_experts_load(kq_backend *b, int type, const void *bytes, size_t nbytes,
                                  int64_t n_experts, int64_t n_rows, int64_t n_cols,
@@ -325,6 +363,16 @@ KQ_API int kq_experts_is_zero_copy(const kq_experts *e);
 KQ_API kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
                                     int64_t token_stride, int64_t slot_stride,
                                     const int32_t *ids, int64_t m, int64_t top_k, float *y);
+
+/* SwiGLU over experts: gate and up hold the same number of experts of the
+ * same shape (their types may differ). For each pair, with W_g and W_u the
+ * experts its id names, y[(i * top_k + s), r] = silu(W_g x)[r] * (W_u x)[r].
+ * Arguments as kq_experts_forward; y is [m * top_k, N]. */
+KQ_API kq_status kq_experts_forward_swiglu(kq_backend *b, const kq_experts *gate,
+                                           const kq_experts *up, const float *x,
+                                           int64_t token_stride, int64_t slot_stride,
+                                           const int32_t *ids, int64_t m, int64_t top_k,
+                                           float *y);
 
 #ifdef __cplusplus
 }

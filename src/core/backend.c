@@ -42,6 +42,10 @@ static kq_status parse_option(const char *spec, kq_backend_spec *s, char *opt)
     const char *key = opt, *val = eq + 1;
     if (is_cpu && strcmp(key, "threads") == 0)
         return parse_int_option(spec, key, val, 1, KQ_MAX_THREADS, &s->threads);
+    if (strcmp(s->kind, "cpu") == 0 && strcmp(key, "repack") == 0)
+        return parse_int_option(spec, key, val, 0, 1, &s->repack);
+    if (is_cuda && strcmp(key, "host_weights") == 0)
+        return parse_int_option(spec, key, val, 0, 1, &s->host_weights);
     if (is_cuda && strcmp(key, "device") == 0)
         return parse_int_option(spec, key, val, 0, 1023, &s->device);
     return kq__fail(KQ_ERR_INVALID_ARG,
@@ -85,8 +89,8 @@ static kq_status parse_spec(const char *spec, kq_backend_spec *s)
 static kq_status open_kind(kq_backend *b)
 {
     snprintf(b->name, sizeof b->name, "%s", b->spec.kind);
-    if (strcmp(b->spec.kind, "cpu") == 0 || strcmp(b->spec.kind, "cpu-ref") == 0)
-        return kq__cpu_ref_open(b);
+    if (strcmp(b->spec.kind, "cpu-ref") == 0) return kq__cpu_ref_open(b);
+    if (strcmp(b->spec.kind, "cpu") == 0) return kq__cpu_open(b);
 #ifdef KQ_HAVE_CUDA
     return kq__cuda_open(b);
 #else
@@ -106,7 +110,16 @@ kq_status kq_backend_open(const char *spec, kq_backend **out)
     if (!b) return kq__fail(KQ_ERR_NO_MEMORY, "kq_backend_open: out of memory");
     kq_status st = parse_spec(spec, &b->spec);
     if (st == KQ_OK && strcmp(b->spec.kind, "auto") == 0) {
-        /* The CUDA backend has no kernels yet: auto means the CPU until it does. */
+        /* A usable GPU first; any reason it cannot open means the CPU. */
+#ifdef KQ_HAVE_CUDA
+        strcpy(b->spec.kind, "cuda");
+        if (open_kind(b) == KQ_OK) goto opened;
+        kq__clear_error();
+        memset(b->name, 0, sizeof b->name);
+        memset(b->device, 0, sizeof b->device);
+        b->ops = NULL;
+        b->impl = NULL;
+#endif
         strcpy(b->spec.kind, "cpu");
     }
     if (st == KQ_OK) st = open_kind(b);
@@ -114,6 +127,9 @@ kq_status kq_backend_open(const char *spec, kq_backend **out)
         free(b);
         return st;
     }
+#ifdef KQ_HAVE_CUDA
+opened:
+#endif
     atomic_init(&b->refs, 1);
     *out = b;
     return KQ_OK;
@@ -142,4 +158,20 @@ kq_status kq_backend_sync(kq_backend *b)
     kq__clear_error();
     if (!b) return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_sync: backend is NULL");
     return b->ops->sync ? b->ops->sync(b) : KQ_OK;
+}
+
+kq_status kq_backend_set_stream(kq_backend *b, void *cuda_stream)
+{
+    kq__clear_error();
+    if (!b) return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_set_stream: backend is NULL");
+    if (!b->ops->set_stream)
+        return kq__fail(KQ_ERR_UNSUPPORTED,
+                        "kq_backend_set_stream: backend '%s' has no streams (CUDA only)",
+                        b->name);
+    return b->ops->set_stream(b, cuda_stream);
+}
+
+void *kq_backend_stream(const kq_backend *b)
+{
+    return b && b->ops->stream ? b->ops->stream(b) : NULL;
 }

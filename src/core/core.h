@@ -61,15 +61,33 @@ typedef struct kq_backend_ops {
     kq_status (*experts_forward)(kq_backend *b, const kq_experts *e, const float *x,
                                  int64_t token_stride, int64_t slot_stride, const int32_t *ids,
                                  int64_t m, int64_t top_k, float *y);
+    /* y[m, h] = silu(gate rows) * (up rows); the rows of l are gate then up
+     * halves, h = n_rows / 2 (kq_linear_forward_swiglu). */
+    kq_status (*linear_swiglu)(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                               int64_t m);
+    kq_status (*experts_swiglu)(kq_backend *b, const kq_experts *gate, const kq_experts *up,
+                                const float *x, int64_t token_stride, int64_t slot_stride,
+                                const int32_t *ids, int64_t m, int64_t top_k, float *y);
     /* Measures the device's read bandwidth and compute peak (core/ceilings.h). */
     kq_status (*ceilings)(kq_backend *b, struct kq_ceilings *out);
+    /* Device memory and copies (kq_alloc...). NULL on host backends: the core
+     * then uses aligned host memory and memcpy. */
+    kq_status (*alloc)(kq_backend *b, size_t bytes, void **out);
+    void (*free)(kq_backend *b, void *p);
+    kq_status (*copy_to_device)(kq_backend *b, void *dst, const void *src, size_t bytes);
+    kq_status (*copy_to_host)(kq_backend *b, void *dst, const void *src, size_t bytes);
+    /* Optional: the stream calls are queued on (CUDA). */
+    kq_status (*set_stream)(kq_backend *b, void *stream);
+    void *(*stream)(const kq_backend *b);
 } kq_backend_ops;
 
 /* Parsed "name:opt=val,..." spec. */
 typedef struct kq_backend_spec {
     char kind[16];
-    int threads; /* 0 = backend default */
-    int device;  /* CUDA ordinal */
+    int threads;      /* 0 = backend default */
+    int device;       /* CUDA ordinal */
+    int repack;       /* cpu: repack weights at load for large m */
+    int host_weights; /* cuda: keep weights in mapped host memory */
 } kq_backend_spec;
 
 struct kq_backend {
@@ -83,6 +101,7 @@ struct kq_backend {
 
 /* Backend constructors: fill b->ops, b->device, b->impl. */
 kq_status kq__cpu_ref_open(kq_backend *b);
+kq_status kq__cpu_open(kq_backend *b); /* the fast "cpu" backend (src/cpu/) */
 #ifdef KQ_HAVE_CUDA
 kq_status kq__cuda_open(kq_backend *b);
 #endif

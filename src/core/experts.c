@@ -127,12 +127,13 @@ static kq_status check_extents(const kq_experts *e, int64_t ts, int64_t ss, int6
     return KQ_OK;
 }
 
-kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
-                             int64_t token_stride, int64_t slot_stride, const int32_t *ids,
-                             int64_t m, int64_t top_k, float *y)
+/* The checks every experts call makes. Sets *skip when m = 0. */
+static kq_status check_forward(const char *fn, kq_backend *b, const kq_experts *e,
+                               const float *x, int64_t token_stride, int64_t slot_stride,
+                               const int32_t *ids, int64_t m, int64_t top_k, const float *y,
+                               int *skip)
 {
-    kq__clear_error();
-    const char *fn = "kq_experts_forward";
+    *skip = 0;
     if (!b) return kq__fail(KQ_ERR_INVALID_ARG, "%s: backend is NULL", fn);
     if (!e) return kq__fail(KQ_ERR_INVALID_ARG, "%s: experts is NULL", fn);
     if (e->backend != b)
@@ -147,7 +148,10 @@ kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
         return kq__fail(KQ_ERR_INVALID_ARG,
                         "%s: token_stride = %lld and slot_stride = %lld must be >= 0", fn,
                         (long long)token_stride, (long long)slot_stride);
-    if (m == 0) return KQ_OK;
+    if (m == 0) {
+        *skip = 1;
+        return KQ_OK;
+    }
     if (!x) return kq__fail(KQ_ERR_INVALID_ARG, "%s: x is NULL", fn);
     if (!ids) return kq__fail(KQ_ERR_INVALID_ARG, "%s: ids is NULL", fn);
     if (!y) return kq__fail(KQ_ERR_INVALID_ARG, "%s: y is NULL", fn);
@@ -162,6 +166,18 @@ kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
                            (size_t)ny * sizeof(float)))
             return kq__fail(KQ_ERR_INVALID_ARG, "%s: y overlaps ids", fn);
     }
+    return KQ_OK;
+}
+
+kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
+                             int64_t token_stride, int64_t slot_stride, const int32_t *ids,
+                             int64_t m, int64_t top_k, float *y)
+{
+    kq__clear_error();
+    int skip;
+    kq_status st = check_forward("kq_experts_forward", b, e, x, token_stride, slot_stride, ids, m,
+                                 top_k, y, &skip);
+    if (st || skip) return st;
     if (!kq__profile_enabled())
         return b->ops->experts_forward(b, e, x, token_stride, slot_stride, ids, m, top_k, y);
 
@@ -172,6 +188,46 @@ kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
     if (st == KQ_OK) st = kq_backend_sync(b);
     if (st == KQ_OK)
         kq__profile_record("experts", e->w.traits->name, e->n_rows, e->n_cols, e->n_experts, top_k,
+                           m, kq__now_seconds() - t0);
+    return st;
+}
+
+kq_status kq_experts_forward_swiglu(kq_backend *b, const kq_experts *gate, const kq_experts *up,
+                                    const float *x, int64_t token_stride, int64_t slot_stride,
+                                    const int32_t *ids, int64_t m, int64_t top_k, float *y)
+{
+    kq__clear_error();
+    const char *fn = "kq_experts_forward_swiglu";
+    if (!up) return kq__fail(KQ_ERR_INVALID_ARG, "%s: up is NULL", fn);
+    if (gate && (gate->n_experts != up->n_experts || gate->n_rows != up->n_rows ||
+                 gate->n_cols != up->n_cols))
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "%s: gate is %lld experts of [%lld, %lld] but up is %lld of [%lld, %lld]; "
+                        "they must match",
+                        fn, (long long)gate->n_experts, (long long)gate->n_rows,
+                        (long long)gate->n_cols, (long long)up->n_experts, (long long)up->n_rows,
+                        (long long)up->n_cols);
+    if (gate && up->backend != gate->backend)
+        return kq__fail(KQ_ERR_INVALID_ARG, "%s: gate and up were loaded on different backends",
+                        fn);
+    int skip;
+    kq_status st = check_forward(fn, b, gate, x, token_stride, slot_stride, ids, m, top_k, y,
+                                 &skip);
+    if (st || skip) return st;
+    if (!b->ops->experts_swiglu)
+        return kq__fail(KQ_ERR_UNSUPPORTED, "%s: backend '%s' has no SwiGLU kernel", fn, b->name);
+    if (!kq__profile_enabled())
+        return b->ops->experts_swiglu(b, gate, up, x, token_stride, slot_stride, ids, m, top_k, y);
+
+    st = kq_backend_sync(b);
+    double t0 = kq__now_seconds();
+    if (st == KQ_OK)
+        st = b->ops->experts_swiglu(b, gate, up, x, token_stride, slot_stride, ids, m, top_k, y);
+    if (st == KQ_OK) st = kq_backend_sync(b);
+    char label[64];
+    snprintf(label, sizeof label, "%s+%s", gate->w.traits->name, up->w.traits->name);
+    if (st == KQ_OK)
+        kq__profile_record("experts_swiglu", label, up->n_rows, up->n_cols, up->n_experts, top_k,
                            m, kq__now_seconds() - t0);
     return st;
 }

@@ -178,33 +178,46 @@ static void type_label(const kq_linear *l, char *buf, size_t cap)
     }
 }
 
+/* The checks every forward call makes: handles, m, pointers, sizes, overlap.
+ * y_rows is the width of y (n_rows, or n_rows / 2 for SwiGLU). Sets *skip
+ * when m = 0 (nothing to do). */
+static kq_status check_forward(const char *fn, kq_backend *b, const kq_linear *l, const float *x,
+                               const float *y, int64_t m, int64_t y_rows, int *skip)
+{
+    *skip = 0;
+    if (!b) return kq__fail(KQ_ERR_INVALID_ARG, "%s: backend is NULL", fn);
+    if (!l) return kq__fail(KQ_ERR_INVALID_ARG, "%s: linear is NULL", fn);
+    if (l->backend != b)
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "%s: the linear was loaded on backend '%s', not on this '%s' backend", fn,
+                        l->backend->name, b->name);
+    if (m < 0) return kq__fail(KQ_ERR_INVALID_ARG, "%s: m = %lld must be >= 0", fn, (long long)m);
+    if (m == 0) {
+        *skip = 1; /* no tokens: nothing to read or write */
+        return KQ_OK;
+    }
+    if (!x) return kq__fail(KQ_ERR_INVALID_ARG, "%s: x is NULL", fn);
+    if (!y) return kq__fail(KQ_ERR_INVALID_ARG, "%s: y is NULL", fn);
+    int64_t nx, ny;
+    if (kq__mul_i64(m, l->n_cols, &nx) || kq__mul_i64(m, y_rows, &ny) ||
+        (uint64_t)nx > SIZE_MAX / sizeof(float) || (uint64_t)ny > SIZE_MAX / sizeof(float))
+        return kq__fail(KQ_ERR_INVALID_ARG, "%s: m = %lld makes x or y overflow", fn,
+                        (long long)m);
+    if (b->ops->host_memory && ranges_overlap(x, (size_t)nx, y, (size_t)ny))
+        return kq__fail(KQ_ERR_INVALID_ARG, "%s: y overlaps x", fn);
+    return KQ_OK;
+}
+
 kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
                             int64_t m)
 {
     kq__clear_error();
-    if (!b) return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: backend is NULL");
-    if (!l) return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: linear is NULL");
-    if (l->backend != b)
-        return kq__fail(KQ_ERR_INVALID_ARG,
-                        "kq_linear_forward: the linear was loaded on backend '%s', not on this "
-                        "'%s' backend",
-                        l->backend->name, b->name);
-    if (m < 0)
-        return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: m = %lld must be >= 0",
-                        (long long)m);
-    if (m == 0) return KQ_OK; /* no tokens: nothing to read or write */
-    if (!x) return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: x is NULL");
-    if (!y) return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: y is NULL");
-    int64_t nx, ny;
-    if (kq__mul_i64(m, l->n_cols, &nx) || kq__mul_i64(m, l->n_rows, &ny) ||
-        (uint64_t)nx > SIZE_MAX / sizeof(float) || (uint64_t)ny > SIZE_MAX / sizeof(float))
-        return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: m = %lld makes x or y overflow",
-                        (long long)m);
-    if (b->ops->host_memory && ranges_overlap(x, (size_t)nx, y, (size_t)ny))
-        return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward: y overlaps x");
+    int skip;
+    kq_status st = check_forward("kq_linear_forward", b, l, x, y, m, l ? l->n_rows : 0, &skip);
+    if (st || skip) return st;
     if (!kq__profile_enabled()) return b->ops->linear_forward(b, l, x, y, m);
 
-    kq_status st = kq_backend_sync(b);
+    st = kq_backend_sync(b);
     double t0 = kq__now_seconds();
     if (st == KQ_OK) st = b->ops->linear_forward(b, l, x, y, m);
     if (st == KQ_OK) st = kq_backend_sync(b);
@@ -213,5 +226,34 @@ kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const float *x, f
     if (st == KQ_OK)
         kq__profile_record(l->n_parts > 1 ? "fused" : "linear", label, l->n_rows, l->n_cols, 0, 0,
                            m, kq__now_seconds() - t0);
+    return st;
+}
+
+kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                   int64_t m)
+{
+    kq__clear_error();
+    const char *fn = "kq_linear_forward_swiglu";
+    if (l && l->n_rows % 2 != 0)
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "%s: the linear has %lld rows; SwiGLU needs gate and up halves of equal "
+                        "rows (an even count)",
+                        fn, (long long)l->n_rows);
+    int skip;
+    kq_status st = check_forward(fn, b, l, x, y, m, l ? l->n_rows / 2 : 0, &skip);
+    if (st || skip) return st;
+    if (!b->ops->linear_swiglu)
+        return kq__fail(KQ_ERR_UNSUPPORTED, "%s: backend '%s' has no SwiGLU kernel", fn, b->name);
+    if (!kq__profile_enabled()) return b->ops->linear_swiglu(b, l, x, y, m);
+
+    st = kq_backend_sync(b);
+    double t0 = kq__now_seconds();
+    if (st == KQ_OK) st = b->ops->linear_swiglu(b, l, x, y, m);
+    if (st == KQ_OK) st = kq_backend_sync(b);
+    char label[160];
+    type_label(l, label, sizeof label);
+    if (st == KQ_OK)
+        kq__profile_record("swiglu", label, l->n_rows, l->n_cols, 0, 0, m,
+                           kq__now_seconds() - t0);
     return st;
 }

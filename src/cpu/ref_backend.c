@@ -3,6 +3,7 @@
  * the activations in double, then rounded once to float. It is the oracle
  * every fast kernel is compared with, so it favours obviousness over speed;
  * rows are spread over `threads` threads only to keep big checks quick. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,46 @@ static void linear_rows(void *ctx, int64_t begin, int64_t end)
     free(w);
 }
 
+static double silu_f64(double g) { return g / (1.0 + exp(-g)); }
+
+/* SwiGLU: output r needs gate row r and up row h + r; both are dequantized,
+ * dotted in double, and combined before the one rounding to float. */
+static void swiglu_rows(void *ctx, int64_t begin, int64_t end)
+{
+    linear_job *j = ctx;
+    const kq_linear *l = j->l;
+    int64_t h = l->n_rows / 2, k = l->n_cols;
+    float *wg = malloc((size_t)k * 2 * sizeof *wg);
+    if (!wg) {
+        j->failed = 1;
+        return;
+    }
+    float *wu = wg + k;
+    for (int64_t r = begin; r < end; r++) {
+        const kq_weight_part *pg = part_of_row(l, r), *pu = part_of_row(l, h + r);
+        pg->traits->to_float(pg->data + (size_t)(r - pg->row_offset) * pg->row_size, wg, k);
+        pu->traits->to_float(pu->data + (size_t)(h + r - pu->row_offset) * pu->row_size, wu, k);
+        for (int64_t i = 0; i < j->m; i++) {
+            const float *xr = j->x + i * k;
+            j->y[i * h + r] = (float)(silu_f64(dot_f64(wg, xr, k)) * dot_f64(wu, xr, k));
+        }
+    }
+    free(wg);
+}
+
+static kq_status ref_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                   int64_t m)
+{
+    ref_state *s = b->impl;
+    linear_job j = {l, x, y, m, 0};
+    kq__parallel_for(s->threads, l->n_rows / 2, swiglu_rows, &j);
+    if (j.failed)
+        return kq__fail(KQ_ERR_NO_MEMORY,
+                        "kq_linear_forward_swiglu: cannot allocate two %lld-float rows",
+                        (long long)l->n_cols);
+    return KQ_OK;
+}
+
 static kq_status ref_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
                                     int64_t m)
 {
@@ -78,6 +119,7 @@ static kq_status ref_linear_forward(kq_backend *b, const kq_linear *l, const flo
 
 typedef struct experts_job {
     const kq_experts *e;
+    const kq_experts *up; /* SwiGLU: e is the gate; NULL for a plain call */
     const float *x;
     int64_t token_stride, slot_stride, top_k;
     const int64_t *order;   /* pair indices sorted by expert */
@@ -93,30 +135,35 @@ static void experts_rows(void *ctx, int64_t begin, int64_t end)
     experts_job *j = ctx;
     const kq_experts *e = j->e;
     int64_t n = e->n_rows, k = e->n_cols;
-    float *w = malloc((size_t)k * sizeof *w);
+    const kq_experts *up = j->up;
+    float *w = malloc((size_t)k * 2 * sizeof *w);
     if (!w) {
         j->failed = 1;
         return;
     }
+    float *wu = w + k;
     for (int64_t ex = 0; ex < e->n_experts; ex++) {
         if (j->starts[ex] == j->starts[ex + 1]) continue;
         const uint8_t *slab = e->w.data + (size_t)ex * e->expert_bytes;
+        const uint8_t *slab_up = up ? up->w.data + (size_t)ex * up->expert_bytes : NULL;
         for (int64_t r = begin; r < end; r++) {
             e->w.traits->to_float(slab + (size_t)r * e->w.row_size, w, k);
+            if (up) up->w.traits->to_float(slab_up + (size_t)r * up->w.row_size, wu, k);
             for (int64_t q = j->starts[ex]; q < j->starts[ex + 1]; q++) {
                 int64_t pair = j->order[q];
                 int64_t i = pair / j->top_k, s = pair % j->top_k;
                 const float *xr = j->x + i * j->token_stride + s * j->slot_stride;
-                j->y[pair * n + r] = (float)dot_f64(w, xr, k);
+                double g = dot_f64(w, xr, k);
+                j->y[pair * n + r] = (float)(up ? silu_f64(g) * dot_f64(wu, xr, k) : g);
             }
         }
     }
     free(w);
 }
 
-static kq_status ref_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
-                                     int64_t token_stride, int64_t slot_stride,
-                                     const int32_t *ids, int64_t m, int64_t top_k, float *y)
+static kq_status ref_experts_run(kq_backend *b, const kq_experts *e, const kq_experts *up,
+                                 const float *x, int64_t token_stride, int64_t slot_stride,
+                                 const int32_t *ids, int64_t m, int64_t top_k, float *y)
 {
     ref_state *s = b->impl;
     int64_t pairs = m * top_k, n_e = e->n_experts;
@@ -140,7 +187,7 @@ static kq_status ref_experts_forward(kq_backend *b, const kq_experts *e, const f
     for (int64_t p = 0; p < pairs; p++) order[fill[ids[p]]++] = p;
     free(fill);
 
-    experts_job j = {e, x, token_stride, slot_stride, top_k, order, starts, y, 0};
+    experts_job j = {e, up, x, token_stride, slot_stride, top_k, order, starts, y, 0};
     kq__parallel_for(s->threads, e->n_rows, experts_rows, &j);
     free(order);
     free(starts);
@@ -148,6 +195,20 @@ static kq_status ref_experts_forward(kq_backend *b, const kq_experts *e, const f
         return kq__fail(KQ_ERR_NO_MEMORY, "kq_experts_forward: cannot allocate a %lld-float row",
                         (long long)e->n_cols);
     return KQ_OK;
+}
+
+static kq_status ref_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
+                                     int64_t token_stride, int64_t slot_stride,
+                                     const int32_t *ids, int64_t m, int64_t top_k, float *y)
+{
+    return ref_experts_run(b, e, NULL, x, token_stride, slot_stride, ids, m, top_k, y);
+}
+
+static kq_status ref_experts_swiglu(kq_backend *b, const kq_experts *gate, const kq_experts *up,
+                                    const float *x, int64_t token_stride, int64_t slot_stride,
+                                    const int32_t *ids, int64_t m, int64_t top_k, float *y)
+{
+    return ref_experts_run(b, gate, up, x, token_stride, slot_stride, ids, m, top_k, y);
 }
 
 /* ---------------------------------------------------------------- backend */
@@ -165,6 +226,8 @@ static const kq_backend_ops ref_ops = {
     .close = ref_close,
     .linear_forward = ref_linear_forward,
     .experts_forward = ref_experts_forward,
+    .linear_swiglu = ref_linear_swiglu,
+    .experts_swiglu = ref_experts_swiglu,
     .ceilings = ref_ceilings,
 };
 

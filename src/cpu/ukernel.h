@@ -1,0 +1,124 @@
+/* The CPU backend's micro-kernel interface (BLIS style).
+ *
+ * Drivers (the .c files of src/cpu/) own the loops over rows, tokens, experts and parts,
+ * the cache blocking and the threads. A micro-kernel owns one thing: the dot
+ * products of a small tile of weight rows with a small tile of activation
+ * rows over the whole K, for one weight type on one instruction set.
+ *
+ * Activations are quantized to int8 blocks once per call (scalar code,
+ * kq__act_quantize) and every ISA reads the same blocks, so the ISAs differ
+ * from each other only by float summation order:
+ *   - q4_0, q8_0 weights pair with kq_act32  (32 values, K % 32 == 0)
+ *   - q4_K, q5_K, q6_K pair with kq_act256   (256 values, K % 256 == 0)
+ * Weight rows are the GGUF bytes as mapped: any byte alignment (a q6_K row
+ * is 210 * K/256 bytes), so kernels use unaligned loads on weights.
+ * Activation blocks sit in 64-byte-aligned scratch; kq_act256 is 64-byte
+ * sized, kq_act32 is not (40 bytes): use unaligned loads there too.
+ *
+ * Every path must compute the same mathematical value: for weight row r and
+ * activation row c,
+ *   out = sum over blocks b of  dequant(w_r, b) . (a_c.d[b] * a_c.q[b])
+ * where dequant is exactly formats/ (FORMATS.md). Only the float rounding of
+ * the partial sums may differ between ISAs. */
+#ifndef KQ_CPU_UKERNEL_H
+#define KQ_CPU_UKERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- activations */
+
+typedef enum kq_act_kind {
+    KQ_ACT_32 = 0,  /* kq_act32: for q4_0, q8_0 */
+    KQ_ACT_256 = 1, /* kq_act256: for q4_K, q5_K, q6_K */
+    KQ_ACT_KINDS = 2
+} kq_act_kind;
+
+/* 32 activations: x[j] ~= d * q[j], d = max|x| / 127, q = round-half-even(x / d). */
+typedef struct kq_act32 {
+    int8_t q[32];
+    float d;
+    int32_t sum; /* sum of q[0..31] (q4_0's -8 offset: dot -= 8 * sum) */
+} kq_act32;
+
+/* 256 activations, one scale; bsum[g] = sum of q[16g .. 16g+15] (the k-quant
+ * mins: q4_K/q5_K subtract dmin * m_j * (bsum[2j] + bsum[2j+1]); q6_K's
+ * -32 offset is 32 * scale * bsum[g]). */
+typedef struct kq_act256 {
+    int8_t q[256];
+    int16_t bsum[16];
+    float d;
+    int32_t pad_[7]; /* to 320 bytes: each block starts on a 64-byte line */
+} kq_act256;
+
+_Static_assert(sizeof(kq_act32) == 40, "kq_act32 is 40 bytes");
+_Static_assert(sizeof(kq_act256) == 320, "kq_act256 is 320 bytes");
+
+/* Elements per block and bytes per block of an activation kind. */
+static inline int kq__act_block_elems(kq_act_kind a) { return a == KQ_ACT_32 ? 32 : 256; }
+static inline size_t kq__act_block_bytes(kq_act_kind a)
+{
+    return a == KQ_ACT_32 ? sizeof(kq_act32) : sizeof(kq_act256);
+}
+
+/* The activation kind a weight type's int8 kernels read; -1 for weight types
+ * computed in float (f32, f16, bf16). */
+int kq__act_kind_of(int weight_type);
+
+/* Quantizes one row of k floats (k a multiple of the block) into k / block
+ * blocks at dst. Scalar and deterministic: the same bytes on every ISA.
+ * A block of zeros has d = 0 and q = 0. Non-finite inputs give a
+ * non-finite output through d (as the reference would give). */
+void kq__act_quantize(kq_act_kind a, const float *x, void *dst, int64_t k);
+
+/* ---------------------------------------------------------------- micro-kernels */
+
+/* One tile: for r < nr and c < nc,
+ *   out[c * ldo + r] = dot(weight row r, activation row c)
+ * Weight row r starts at w + r * w_stride (bytes), activation row c at
+ * a + c * a_stride (bytes), each n_blocks blocks long (n_blocks = K / 256 for
+ * k-quants, K / 32 for q4_0 and q8_0). 1 <= nr <= kernel.mr and
+ * 1 <= nc <= kernel.nc: drivers call with smaller edges at the ends. */
+typedef void (*kq_tile_fn)(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
+                           size_t a_stride, int nc, int64_t n_blocks, float *out, int64_t ldo);
+
+typedef struct kq_ukernel {
+    const char *name; /* "q4_K avx2 4x4" for logs and test messages */
+    int mr;           /* most weight rows per tile */
+    int nc;           /* most activation rows per tile */
+    kq_tile_fn tile;
+} kq_ukernel;
+
+typedef enum kq_isa {
+    KQ_ISA_SCALAR = 0,
+    KQ_ISA_AVX2 = 1,
+    KQ_ISA_AVX512 = 2, /* AVX-512 F/BW/VL, VNNI used where present */
+    KQ_ISA_NEON = 3,   /* dotprod (sdot) used where present */
+    KQ_ISA_COUNT = 4
+} kq_isa;
+
+/* "scalar", "avx2", "avx512", "neon". */
+const char *kq__isa_name(kq_isa isa);
+/* 1 if this build has the ISA's code and this CPU can run it. */
+int kq__isa_available(kq_isa isa);
+/* The widest available ISA, or the one KQ_CPU_ISA names. Returns -1 and
+ * fills err when KQ_CPU_ISA names an unknown or unavailable one. */
+int kq__isa_select(char *err, size_t cap);
+
+/* A tile kernel for (isa, weight type, variant). variant 0 is the kernel for
+ * small tiles (decode, m <= 16); variant 1, where an ISA has one, is tuned
+ * for large m (it may equal variant 0). NULL when the ISA has no kernel for
+ * the type: drivers then take the scalar one. Each ISA folder provides one
+ * lookup function of this shape (kq__ukernel_scalar, kq__ukernel_avx2, ...). */
+const kq_ukernel *kq__ukernel(kq_isa isa, int weight_type, int variant);
+
+const kq_ukernel *kq__ukernel_scalar(int weight_type, int variant);
+#if defined(__x86_64__)
+const kq_ukernel *kq__ukernel_avx2(int weight_type, int variant);
+const kq_ukernel *kq__ukernel_avx512(int weight_type, int variant);
+#endif
+#if defined(__aarch64__)
+const kq_ukernel *kq__ukernel_neon(int weight_type, int variant);
+#endif
+
+#endif

@@ -1,0 +1,11 @@
+/* AVX2 micro-kernels: none yet, so the drivers take the scalar ones. */
+#include "cpu/ukernel.h"
+
+#if defined(__x86_64__)
+const kq_ukernel *kq__ukernel_avx2(int weight_type, int variant)
+{
+    (void)weight_type;
+    (void)variant;
+    return NULL;
+}
+#endif

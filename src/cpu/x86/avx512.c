@@ -1,0 +1,11 @@
+/* AVX-512 micro-kernels: none yet, so the drivers take the scalar ones. */
+#include "cpu/ukernel.h"
+
+#if defined(__x86_64__)
+const kq_ukernel *kq__ukernel_avx512(int weight_type, int variant)
+{
+    (void)weight_type;
+    (void)variant;
+    return NULL;
+}
+#endif
