@@ -326,7 +326,8 @@ KQ_API void kq_linear_free(kq_linear *l); /* NULL is a no-op */
 KQ_API int64_t kq_linear_rows(const kq_linear *l);
 KQ_API int64_t kq_linear_cols(const kq_linear *l);
 KQ_API int kq_linear_n_parts(const kq_linear *l);
-/* 1 if the weights are used in place from a file mapping. */
+/* 1 if the weights are used in place from a file mapping (on CUDA: only with
+ * host_weights=1; uploaded weights are copies). */
 KQ_API int kq_linear_is_zero_copy(const kq_linear *l);
 
 /* y[m, N] = x[m, K] * W^T. On CUDA, x and y are device pointers. */

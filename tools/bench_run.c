@@ -29,9 +29,16 @@ typedef struct loaded {
     int n;
 } loaded;
 
+/* A cell's inputs and outputs: host copies (filled and checked here) and
+ * the backend's own buffers (kq_alloc: device memory on CUDA) that the
+ * timed calls read and write. For a reference call on host data, the dev_
+ * pointers are the host ones. */
 typedef struct cell_io {
     float *x, *y;
     int32_t *ids; /* ID_SETS sets of m * top_k */
+    kq_backend *owner; /* of the dev_ buffers; NULL when they alias the host ones */
+    float *dev_x, *dev_y;
+    int32_t *dev_ids;
     int64_t x_rows, y_rows;
     double expert_reads; /* mean distinct experts a call reads */
 } cell_io;
@@ -121,10 +128,39 @@ static double fill_ids(int32_t *ids, int64_t m, int64_t top_k, int64_t experts, 
 
 static void io_free(cell_io *io)
 {
+    if (io->owner) {
+        kq_free(io->owner, io->dev_x);
+        kq_free(io->owner, io->dev_y);
+        kq_free(io->owner, io->dev_ids);
+    }
     free(io->x);
     free(io->y);
     free(io->ids);
     memset(io, 0, sizeof *io);
+}
+
+static size_t x_bytes(const bench_op *op, const cell_io *io)
+{
+    return (size_t)(io->x_rows * op->k) * sizeof(float);
+}
+static size_t y_bytes(const bench_op *op, const cell_io *io)
+{
+    return (size_t)(io->y_rows * op->n) * sizeof(float);
+}
+
+/* The backend's buffers, filled from the host copies. */
+static int io_upload(cell_io *io, kq_backend *b, const bench_op *op, int64_t m)
+{
+    size_t ib = io->ids ? (size_t)(ID_SETS * m * op->top_k) * sizeof(int32_t) : 0;
+    io->owner = b;
+    if (kq_alloc(b, x_bytes(op, io), (void **)&io->dev_x) ||
+        kq_alloc(b, y_bytes(op, io), (void **)&io->dev_y) ||
+        (ib && kq_alloc(b, ib, (void **)&io->dev_ids)))
+        return -1;
+    if (kq_copy_to_device(b, io->dev_x, io->x, x_bytes(op, io)) ||
+        (ib && kq_copy_to_device(b, io->dev_ids, io->ids, ib)))
+        return -1;
+    return 0;
 }
 
 static int io_make(cell_io *io, const bench_op *op, int64_t m, uint64_t *rng)
@@ -150,11 +186,12 @@ static int io_make(cell_io *io, const bench_op *op, int64_t m, uint64_t *rng)
 static kq_status call(kq_backend *b, const bench_op *op, const loaded *l, const cell_io *io,
                       int c, int set, int64_t m)
 {
-    if (!op->experts) return kq_linear_forward(b, l->lin[c], io->x, io->y, m);
+    if (!op->experts) return kq_linear_forward(b, l->lin[c], io->dev_x, io->dev_y, m);
     int64_t token_stride = op->per_slot ? op->top_k * op->k : op->k;
     int64_t slot_stride = op->per_slot ? op->k : 0;
-    return kq_experts_forward(b, l->exp[c], io->x, token_stride, slot_stride,
-                              io->ids + (size_t)set * (size_t)(m * op->top_k), m, op->top_k, io->y);
+    return kq_experts_forward(b, l->exp[c], io->dev_x, token_stride, slot_stride,
+                              io->dev_ids + (size_t)set * (size_t)(m * op->top_k), m, op->top_k,
+                              io->dev_y);
 }
 
 /* ---------------------------------------------------------------- checking */
@@ -190,8 +227,10 @@ static int check(kq_backend *b, kq_backend *ref, const bench_op *op, const loade
 {
     size_t y_floats = (size_t)(io->y_rows * op->n);
     for (size_t i = 0; i < y_floats; i++) io->y[i] = NAN;
-    kq_status st = call(b, op, l, io, 0, 0, m);
+    kq_status st = kq_copy_to_device(b, io->dev_y, io->y, y_bytes(op, io));
+    if (st == KQ_OK) st = call(b, op, l, io, 0, 0, m);
     if (st == KQ_OK) st = kq_backend_sync(b);
+    if (st == KQ_OK) st = kq_copy_to_host(b, io->y, io->dev_y, y_bytes(op, io));
     if (st) {
         cell->failed = 1;
         snprintf(cell->note, sizeof cell->note, "call failed: %.140s", kq_last_error());
@@ -225,6 +264,7 @@ static int check(kq_backend *b, kq_backend *ref, const bench_op *op, const loade
             memcpy(sub.ids + i * slots, io->ids + tok[i] * slots, (size_t)slots * sizeof(int32_t));
     }
     for (size_t i = 0; i < (size_t)(nt * slots * op->n); i++) sub.y[i] = NAN;
+    sub.dev_x = sub.x, sub.dev_y = sub.y, sub.dev_ids = sub.ids;
     st = call(ref, op, rl, &sub, 0, 0, nt);
     if (st) {
         cell->failed = 1;
@@ -340,11 +380,6 @@ int bench_run_backend(const bench_plan *p, const bench_options *o, kq_backend *b
 {
     bench_backend_result *br = &r->backends[bi];
     int host = b->ops->host_memory;
-    if (!host) {
-        snprintf(br->why_not, sizeof br->why_not,
-                 "benchmarking needs device buffers for x and y, which this version lacks");
-        return 0;
-    }
     loaded *ls = calloc((size_t)p->n_ops, sizeof *ls), *refs = calloc((size_t)p->n_ops, sizeof *refs);
     if (!ls || !refs) {
         free(ls);
@@ -353,16 +388,19 @@ int bench_run_backend(const bench_plan *p, const bench_options *o, kq_backend *b
         return 1;
     }
     int rc = 0;
-    double t0 = bench_now();
+    /* Load time covers the backend's loads only (uploads included, waited
+     * for), not the reference's. */
     for (int i = 0; i < p->n_ops && rc == 0; i++) {
-        if (load(b, p, &p->ops[i], p->ops[i].n_copies, &ls[i]) || load(ref, p, &p->ops[i], 1, &refs[i])) {
+        double t0 = bench_now();
+        int bad = load(b, p, &p->ops[i], p->ops[i].n_copies, &ls[i]) || kq_backend_sync(b);
+        br->load_seconds += bench_now() - t0;
+        if (bad || load(ref, p, &p->ops[i], 1, &refs[i])) {
             fprintf(stderr, "kq bench: loading %s on %s: %s\n", p->ops[i].name, br->name,
                     kq_last_error());
             rc = 1;
         }
         br->load_bytes += (double)p->ops[i].bytes * p->ops[i].n_copies;
     }
-    br->load_seconds = bench_now() - t0;
     br->zero_copy = rc == 0 && p->n_ops > 0 &&
                     (ls[0].lin ? kq_linear_is_zero_copy(ls[0].lin[0]) : kq_experts_is_zero_copy(ls[0].exp[0]));
     uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + 1;
@@ -401,9 +439,11 @@ int bench_run_backend(const bench_plan *p, const bench_options *o, kq_backend *b
                 continue;
             }
             cell_io io;
-            if (io_make(&io, op, m, &rng)) {
+            int bad_make = io_make(&io, op, m, &rng);
+            if (bad_make || io_upload(&io, b, op, m)) {
                 io_free(&io);
-                fprintf(stderr, "kq bench: out of memory for m = %lld\n", (long long)m);
+                fprintf(stderr, "kq bench: buffers for m = %lld on %s: %s\n", (long long)m,
+                        br->name, bad_make ? "out of host memory" : kq_last_error());
                 rc = 1;
                 break;
             }

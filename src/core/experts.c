@@ -86,7 +86,12 @@ void kq_experts_free(kq_experts *e) { experts_destroy(e); }
 int64_t kq_experts_count(const kq_experts *e) { return e ? e->n_experts : 0; }
 int64_t kq_experts_rows(const kq_experts *e) { return e ? e->n_rows : 0; }
 int64_t kq_experts_cols(const kq_experts *e) { return e ? e->n_cols : 0; }
-int kq_experts_is_zero_copy(const kq_experts *e) { return e && e->w.mapping != NULL; }
+/* As kq_linear_is_zero_copy: uploaded weights are not used in place. */
+int kq_experts_is_zero_copy(const kq_experts *e)
+{
+    return e && e->w.mapping != NULL &&
+           (e->backend->ops->host_memory || e->backend->spec.host_weights);
+}
 
 /* Host ids: each must name an expert; the message says which pair does not. */
 static kq_status check_ids(const kq_experts *e, const int32_t *ids, int64_t m, int64_t top_k)

@@ -151,9 +151,16 @@ int64_t kq_linear_rows(const kq_linear *l) { return l ? l->n_rows : 0; }
 int64_t kq_linear_cols(const kq_linear *l) { return l ? l->n_cols : 0; }
 int kq_linear_n_parts(const kq_linear *l) { return l ? l->n_parts : 0; }
 
+/* On a device backend the weights are used in place only where they stay in
+ * mapped host memory (cuda:host_weights=1); otherwise they were uploaded. */
+static int used_in_place(const kq_backend *b)
+{
+    return b->ops->host_memory || b->spec.host_weights;
+}
+
 int kq_linear_is_zero_copy(const kq_linear *l)
 {
-    if (!l) return 0;
+    if (!l || !used_in_place(l->backend)) return 0;
     for (int i = 0; i < l->n_parts; i++)
         if (!l->parts[i].mapping) return 0;
     return 1;
@@ -234,14 +241,15 @@ kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *l, const floa
 {
     kq__clear_error();
     const char *fn = "kq_linear_forward_swiglu";
-    if (l && l->n_rows % 2 != 0)
+    int skip;
+    kq_status st = check_forward(fn, b, l, x, y, m, l ? l->n_rows / 2 : 0, &skip);
+    if (st) return st;
+    if (l->n_rows % 2 != 0)
         return kq__fail(KQ_ERR_INVALID_ARG,
                         "%s: the linear has %lld rows; SwiGLU needs gate and up halves of equal "
                         "rows (an even count)",
                         fn, (long long)l->n_rows);
-    int skip;
-    kq_status st = check_forward(fn, b, l, x, y, m, l ? l->n_rows / 2 : 0, &skip);
-    if (st || skip) return st;
+    if (skip) return KQ_OK;
     if (!b->ops->linear_swiglu)
         return kq__fail(KQ_ERR_UNSUPPORTED, "%s: backend '%s' has no SwiGLU kernel", fn, b->name);
     if (!kq__profile_enabled()) return b->ops->linear_swiglu(b, l, x, y, m);
