@@ -29,6 +29,9 @@ typedef struct bench_op {
     int64_t n, k;   /* output columns (rows of W) and row length */
     int64_t experts, top_k; /* 0 for a dense linear */
     int per_slot;   /* experts: each slot has its own activation row (down) */
+    int swiglu;     /* silu(gate) * up in one call: dense, the parts are gate and
+                     * up rows (n counts both, y is n / 2 wide); experts, the
+                     * two parts are the gate and up stacks (n is one's rows) */
     int n_parts;
     int n_copies;   /* rotation copies (a model's layers) */
     char **names;   /* n_copies * n_parts tensor names in the GGUF file */
@@ -122,6 +125,9 @@ const char *bench_shape_text(const bench_op *op, char *buf, size_t cap);
 /* bench_svg.c */
 int bench_write_svg(const bench_plan *p, const bench_results *r, const bench_options *o,
                     const char *path);
+
+/* Width of the op's output rows (n, or n / 2 for a dense SwiGLU). */
+int64_t bench_out_cols(const bench_op *op);
 
 /* Helpers shared by the bench files. */
 double bench_now(void);

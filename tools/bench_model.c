@@ -34,9 +34,12 @@ typedef struct model_spec {
     int64_t layers;
     const tensor_spec *tensors;
     int n_tensors;
-    /* fused groups: indices into tensors, -1 terminated */
-    int fused[2][BENCH_MAX_PARTS + 1];
-    const char *fused_role[2];
+    /* fused groups: indices into tensors, -1 terminated; a SwiGLU group is
+     * gate then up, computed as silu(gate x) * (up x) in one call */
+    int fused[4][BENCH_MAX_PARTS + 1];
+    const char *fused_role[4];
+    int fused_swiglu[4];
+    int fused_sums[4];
     int n_fused;
 } model_spec;
 
@@ -55,15 +58,27 @@ static const tensor_spec llama3_8b[] = {
 /* Qwen3-30B-A3B's MoE block: 128 experts, 8 per token. gate and up take the
  * token's one row for all its slots; down takes each slot's own row. */
 static const tensor_spec qwen3_30b_a3b[] = {
-    {"ffn_gate_exps", "q4_K", 768, 2048, 128, 8, 0, SUM_SEPARATE | SUM_FUSED},
-    {"ffn_up_exps", "q4_K", 768, 2048, 128, 8, 0, SUM_SEPARATE | SUM_FUSED},
+    {"ffn_gate_exps", "q4_K", 768, 2048, 128, 8, 0, SUM_SEPARATE},
+    {"ffn_up_exps", "q4_K", 768, 2048, 128, 8, 0, SUM_SEPARATE},
     {"ffn_down_exps", "q6_K", 2048, 768, 128, 8, 1, SUM_SEPARATE | SUM_FUSED},
 };
 
+/* The fused summary of a layer counts what an engine would call: q/k/v in
+ * one call, gate/up/SiLU in one call (the plain fused gate/up is shown for
+ * comparison), then o and down. */
 static const model_spec builtin_models[] = {
-    {"llama3-8b", "llama", 32, llama3_8b, 7, {{0, 1, 2, -1}, {4, 5, -1}},
-     {"attn_qkv (fused)", "ffn_gate_up (fused)"}, 2},
-    {"qwen3-30b-a3b", "qwen3moe", 48, qwen3_30b_a3b, 3, {{-1}}, {NULL}, 0},
+    {"llama3-8b", "llama", 32, llama3_8b, 7,
+     {{0, 1, 2, -1}, {4, 5, -1}, {4, 5, -1}},
+     {"attn_qkv (fused)", "ffn_gate_up (fused)", "ffn_swiglu (fused)"},
+     {0, 0, 1},
+     {SUM_FUSED, 0, SUM_FUSED},
+     3},
+    {"qwen3-30b-a3b", "qwen3moe", 48, qwen3_30b_a3b, 3,
+     {{0, 1, -1}},
+     {"ffn_swiglu_exps"},
+     {1},
+     {SUM_FUSED},
+     1},
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -315,9 +330,11 @@ static int plan_from_specs(bench_plan *p, const bench_options *o, wtensor *ts, i
             bench_op op;
             int want = copies_for(bytes, rotate_bytes);
             if (op_from_tensors(&op, ms->fused_role[f], ms->name, parts, np,
-                                want < copies ? want : copies, SUM_FUSED) ||
-                add_op(p, &op))
+                                want < copies ? want : copies, ms->fused_sums[f]))
                 goto oom;
+            op.swiglu = ms->fused_swiglu[f];
+            if (op.swiglu && op.experts) op.n = parts[0].spec.n; /* rows of each stack */
+            if (add_op(p, &op)) goto oom;
         }
         snprintf(p->models[p->n_models].name, sizeof p->models[0].name, "%s", ms->name);
         p->models[p->n_models++].layers = ms->layers;

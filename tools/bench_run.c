@@ -23,11 +23,19 @@
 #define ID_SETS 32
 #define CHECK_TOKENS 8
 
+/* An op's rotation copies on one backend: n linears, or n sets of `parts`
+ * expert stacks (two for SwiGLU: gate, up). */
 typedef struct loaded {
     kq_linear **lin;
     kq_experts **exp;
-    int n;
+    int n, parts;
+    int cap; /* copies allocated; a failed load leaves some of them NULL */
 } loaded;
+
+int64_t bench_out_cols(const bench_op *op)
+{
+    return op->swiglu && !op->experts ? op->n / 2 : op->n;
+}
 
 /* A cell's inputs and outputs: host copies (filled and checked here) and
  * the backend's own buffers (kq_alloc: device memory on CUDA) that the
@@ -45,9 +53,10 @@ typedef struct cell_io {
 
 static void unload(loaded *l)
 {
-    for (int c = 0; c < l->n; c++) {
+    for (int c = 0; c < l->cap; c++) {
         if (l->lin) kq_linear_free(l->lin[c]);
-        if (l->exp) kq_experts_free(l->exp[c]);
+        if (l->exp)
+            for (int i = 0; i < l->parts; i++) kq_experts_free(l->exp[c * l->parts + i]);
     }
     free(l->lin);
     free(l->exp);
@@ -57,16 +66,19 @@ static void unload(loaded *l)
 static int load(kq_backend *b, const bench_plan *p, const bench_op *op, int copies, loaded *l)
 {
     memset(l, 0, sizeof *l);
+    l->parts = op->experts ? op->n_parts : 1;
+    l->cap = copies;
     if (op->experts)
-        l->exp = calloc((size_t)copies, sizeof *l->exp);
+        l->exp = calloc((size_t)copies * (size_t)op->n_parts, sizeof *l->exp);
     else
         l->lin = calloc((size_t)copies, sizeof *l->lin);
     if (!l->exp && !l->lin) return -1;
     for (int c = 0; c < copies; c++, l->n++) {
         char *const *names = op->names + (size_t)c * (size_t)op->n_parts;
-        kq_status st;
+        kq_status st = KQ_OK;
         if (op->experts)
-            st = kq_experts_from_gguf(b, p->gguf, names[0], &l->exp[c]);
+            for (int i = 0; i < op->n_parts && st == KQ_OK; i++)
+                st = kq_experts_from_gguf(b, p->gguf, names[i], &l->exp[c * op->n_parts + i]);
         else if (op->n_parts == 1)
             st = kq_linear_from_gguf(b, p->gguf, names[0], &l->lin[c]);
         else
@@ -145,7 +157,7 @@ static size_t x_bytes(const bench_op *op, const cell_io *io)
 }
 static size_t y_bytes(const bench_op *op, const cell_io *io)
 {
-    return (size_t)(io->y_rows * op->n) * sizeof(float);
+    return (size_t)(io->y_rows * bench_out_cols(op)) * sizeof(float);
 }
 
 /* The backend's buffers, filled from the host copies. */
@@ -170,7 +182,7 @@ static int io_make(cell_io *io, const bench_op *op, int64_t m, uint64_t *rng)
     io->x_rows = op->per_slot ? m * slots : m;
     io->y_rows = m * slots;
     io->x = aligned_alloc(64, ((size_t)(io->x_rows * op->k) * sizeof(float) + 63) & ~(size_t)63);
-    io->y = aligned_alloc(64, ((size_t)(io->y_rows * op->n) * sizeof(float) + 63) & ~(size_t)63);
+    io->y = aligned_alloc(64, (y_bytes(op, io) + 63) & ~(size_t)63);
     if (!io->x || !io->y) return -1;
     for (int64_t i = 0; i < io->x_rows * op->k; i++) io->x[i] = bench_normal(rng);
     if (op->experts) {
@@ -186,12 +198,17 @@ static int io_make(cell_io *io, const bench_op *op, int64_t m, uint64_t *rng)
 static kq_status call(kq_backend *b, const bench_op *op, const loaded *l, const cell_io *io,
                       int c, int set, int64_t m)
 {
+    if (!op->experts && op->swiglu)
+        return kq_linear_forward_swiglu(b, l->lin[c], io->dev_x, io->dev_y, m);
     if (!op->experts) return kq_linear_forward(b, l->lin[c], io->dev_x, io->dev_y, m);
     int64_t token_stride = op->per_slot ? op->top_k * op->k : op->k;
     int64_t slot_stride = op->per_slot ? op->k : 0;
-    return kq_experts_forward(b, l->exp[c], io->dev_x, token_stride, slot_stride,
-                              io->dev_ids + (size_t)set * (size_t)(m * op->top_k), m, op->top_k,
-                              io->dev_y);
+    const int32_t *ids = io->dev_ids + (size_t)set * (size_t)(m * op->top_k);
+    if (op->swiglu)
+        return kq_experts_forward_swiglu(b, l->exp[c * 2], l->exp[c * 2 + 1], io->dev_x,
+                                         token_stride, slot_stride, ids, m, op->top_k, io->dev_y);
+    return kq_experts_forward(b, l->exp[c], io->dev_x, token_stride, slot_stride, ids, m,
+                              op->top_k, io->dev_y);
 }
 
 /* ---------------------------------------------------------------- checking */
@@ -225,7 +242,8 @@ static int check(kq_backend *b, kq_backend *ref, const bench_op *op, const loade
                  const loaded *rl, const cell_io *io, int64_t m, const char *backend_name,
                  uint64_t *rng, bench_cell *cell)
 {
-    size_t y_floats = (size_t)(io->y_rows * op->n);
+    const int64_t ycols = bench_out_cols(op);
+    size_t y_floats = (size_t)(io->y_rows * ycols);
     for (size_t i = 0; i < y_floats; i++) io->y[i] = NAN;
     kq_status st = kq_copy_to_device(b, io->dev_y, io->y, y_bytes(op, io));
     if (st == KQ_OK) st = call(b, op, l, io, 0, 0, m);
@@ -246,8 +264,8 @@ static int check(kq_backend *b, kq_backend *ref, const bench_op *op, const loade
     int64_t xs = op->per_slot ? slots : 1; /* x rows per token */
     cell_io sub = {0};
     sub.x = malloc((size_t)(nt * xs * op->k) * sizeof(float));
-    sub.y = malloc((size_t)(nt * slots * op->n) * sizeof(float));
-    float *mine = malloc((size_t)(nt * slots * op->n) * sizeof(float));
+    sub.y = malloc((size_t)(nt * slots * ycols) * sizeof(float));
+    float *mine = malloc((size_t)(nt * slots * ycols) * sizeof(float));
     if (op->experts) sub.ids = malloc((size_t)(nt * slots) * sizeof(int32_t));
     if (!sub.x || !sub.y || !mine || (op->experts && !sub.ids)) {
         io_free(&sub);
@@ -258,19 +276,19 @@ static int check(kq_backend *b, kq_backend *ref, const bench_op *op, const loade
     }
     for (int64_t i = 0; i < nt; i++) {
         memcpy(sub.x + i * xs * op->k, io->x + tok[i] * xs * op->k, (size_t)(xs * op->k) * sizeof(float));
-        memcpy(mine + i * slots * op->n, io->y + tok[i] * slots * op->n,
-               (size_t)(slots * op->n) * sizeof(float));
+        memcpy(mine + i * slots * ycols, io->y + tok[i] * slots * ycols,
+               (size_t)(slots * ycols) * sizeof(float));
         if (op->experts)
             memcpy(sub.ids + i * slots, io->ids + tok[i] * slots, (size_t)slots * sizeof(int32_t));
     }
-    for (size_t i = 0; i < (size_t)(nt * slots * op->n); i++) sub.y[i] = NAN;
+    for (size_t i = 0; i < (size_t)(nt * slots * ycols); i++) sub.y[i] = NAN;
     sub.dev_x = sub.x, sub.dev_y = sub.y, sub.dev_ids = sub.ids;
     st = call(ref, op, rl, &sub, 0, 0, nt);
     if (st) {
         cell->failed = 1;
         snprintf(cell->note, sizeof cell->note, "cpu-ref failed: %.140s", kq_last_error());
     } else {
-        cell->rel_err = finite ? kq_rel_error(mine, sub.y, (size_t)(nt * slots * op->n)) : INFINITY;
+        cell->rel_err = finite ? kq_rel_error(mine, sub.y, (size_t)(nt * slots * ycols)) : INFINITY;
         cell->verified = cell->rel_err <= kq_rel_tolerance(backend_name);
         if (!cell->verified)
             snprintf(cell->note, sizeof cell->note, "MISMATCH: %s, relative error %.3g > %.3g",
@@ -346,7 +364,7 @@ static double cell_bytes(const bench_op *op, const cell_io *io, int64_t m)
 {
     double w = (double)op->bytes;
     if (op->experts) w = w / (double)op->experts * io->expert_reads;
-    double acts = (double)(io->x_rows * op->k + io->y_rows * op->n) * sizeof(float);
+    double acts = (double)(io->x_rows * op->k + io->y_rows * bench_out_cols(op)) * sizeof(float);
     if (op->experts) acts += (double)(m * op->top_k) * sizeof(int32_t);
     return w + acts;
 }
@@ -454,7 +472,7 @@ int bench_run_backend(const bench_plan *p, const bench_options *o, kq_backend *b
                 double s = cell->median_us * 1e-6;
                 cell->gbs = cell->bytes / s * 1e-9;
                 double flops = 2.0 * (double)op->n * (double)op->k * (double)m *
-                               (double)(op->experts ? op->top_k : 1);
+                               (double)(op->experts ? op->top_k * op->n_parts : 1);
                 cell->tflops = flops / s * 1e-12;
             }
             io_free(&io);
