@@ -190,6 +190,7 @@ int bench_write_json(const bench_plan *p, const bench_results *r, const char *pa
         fprintf(f, ", \"n\": %lld, \"k\": %lld, \"experts\": %lld, \"top_k\": %lld, \"m\": %lld",
                 (long long)op->n, (long long)op->k, (long long)op->experts, (long long)op->top_k,
                 (long long)c->m);
+        fprintf(f, ", \"swiglu\": %s", op->swiglu ? "true" : "false");
         fputs(", \"median_us\": ", f), json_number(f, c->median_us, timed);
         fputs(", \"gbs\": ", f), json_number(f, c->gbs, timed);
         fputs(", \"tflops\": ", f), json_number(f, c->tflops, timed);
