@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 
 PYTHON_FLAG = $(if $(PYTHON),-DPython3_EXECUTABLE=$(PYTHON))
 
-.PHONY: all build test test-sanitize test-tsan test-valgrind test-fuzz bench install clean
+.PHONY: all build test test-sanitize test-tsan test-valgrind test-fuzz test-neon bench install clean
 
 all: build
 
@@ -26,6 +26,7 @@ test: build
 	$(MAKE) test-sanitize
 	$(MAKE) test-tsan
 	$(MAKE) test-valgrind
+	$(MAKE) test-neon
 	$(MAKE) test-fuzz
 
 # The whole suite again, built with AddressSanitizer (LeakSanitizer
@@ -54,7 +55,7 @@ test-sanitize:
 # first: where the kernel's address-space layout keeps TSan from starting,
 # it runs without address randomization (setarch -R), else says SKIP.
 TSAN_FLAGS = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS = test_threads test_linear test_experts test_zero_copy
+TSAN_TESTS = test_threads test_linear test_experts test_zero_copy test_cpu_backend
 test-tsan:
 	@mkdir -p $(BUILD)-tsan; printf 'int main(void) { return 0; }\n' >$(BUILD)-tsan/probe.c; \
 	if ! $(CC) -fsanitize=thread $(BUILD)-tsan/probe.c -o $(BUILD)-tsan/probe 2>/dev/null; then \
@@ -67,7 +68,7 @@ test-tsan:
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS); \
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  $$run ctest --test-dir $(BUILD)-tsan --output-on-failure -j $(JOBS) \
-	  -R '^(test_threads|test_linear|test_experts|test_zero_copy)($$|\.)'
+	  -R '^(test_threads|test_linear|test_experts|test_zero_copy|test_cpu_backend)($$|\.)'
 
 # valgrind's memcheck on the plain optimized build (no sanitizer runtime in
 # the way): the argument and misuse catalogues, the GGUF reader tests (which
@@ -90,6 +91,48 @@ test-valgrind: build
 	  echo "test-valgrind: $$t: no errors, no leaks"; \
 	done
 
+# The ARM64 NEON kernels: the library and the CPU tests cross-compiled with
+# Debian's aarch64 gcc (cmake/toolchain-aarch64.cmake) and run under
+# qemu-aarch64 (ctest goes through it). On a CPU model with the dot-product
+# extension (max: the sdot kernels) the kernel tests, the cpu backend's
+# slices (each forces its path with KQ_CPU_ISA: neon, scalar) and the layer
+# tests run; on an ARMv8.0 model (cortex-a57: the widening-multiply kernels)
+# the kernel tests and the backend's neon slice. Only correctness: qemu's
+# timings mean nothing. Probes first: without the cross compiler or qemu it
+# says SKIP.
+NEON_BUILD = $(BUILD)-aarch64
+NEON_CC ?= aarch64-linux-gnu-gcc
+NEON_QEMU ?= qemu-aarch64
+NEON_DOTPROD_CPU = max
+NEON_DOTPROD_TESTS = test_cpu_ukernels test_cpu_backend test_linear test_experts test_formats
+NEON_V80_CPU = cortex-a57
+NEON_V80_TESTS = test_cpu_ukernels test_cpu_backend.neon
+NEON_TARGETS = $(filter $(basename $(NEON_DOTPROD_TESTS) $(NEON_V80_TESTS)),$(basename $(notdir $(wildcard tests/test_*.c))))
+NEON_EMPTY :=
+NEON_SPACE := $(NEON_EMPTY) $(NEON_EMPTY)
+NEON_RE = ^($(subst $(NEON_SPACE),|,$(strip $(subst .,\.,$(1)))))($$|\.)
+test-neon:
+	@if ! command -v $(NEON_CC) >/dev/null 2>&1; then \
+	  echo "test-neon: SKIP: no $(NEON_CC) (Debian: gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"; exit 0; fi; \
+	if ! command -v $(NEON_QEMU) >/dev/null 2>&1; then \
+	  echo "test-neon: SKIP: no $(NEON_QEMU) (Debian: qemu-user)"; exit 0; fi; \
+	mkdir -p $(NEON_BUILD); printf 'int main(void) { return 0; }\n' >$(NEON_BUILD)/probe.c; \
+	if ! $(NEON_CC) $(NEON_BUILD)/probe.c -o $(NEON_BUILD)/probe 2>/dev/null; then \
+	  echo "test-neon: SKIP: $(NEON_CC) cannot link programs (Debian: libc6-dev-arm64-cross)"; exit 0; fi; \
+	if ! $(NEON_QEMU) -L /usr/aarch64-linux-gnu $(NEON_BUILD)/probe >/dev/null 2>&1; then \
+	  echo "test-neon: SKIP: $(NEON_QEMU) cannot run an ARM64 program here"; exit 0; fi; \
+	set -e; \
+	cmake -S . -B $(NEON_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake \
+	  -DCMAKE_C_COMPILER=$(NEON_CC) "-DKQ_QEMU=$(NEON_QEMU)" -DCMAKE_BUILD_TYPE=Release \
+	  -DKQ_CUDA=OFF -DKQ_BUILD_TESTS=ON; \
+	cmake --build $(NEON_BUILD) -j $(JOBS) --target $(NEON_TARGETS); \
+	echo "test-neon: qemu -cpu $(NEON_DOTPROD_CPU): $(NEON_DOTPROD_TESTS)"; \
+	QEMU_CPU=$(NEON_DOTPROD_CPU) ctest --test-dir $(NEON_BUILD) --output-on-failure -j $(JOBS) \
+	  -R '$(call NEON_RE,$(NEON_DOTPROD_TESTS))'; \
+	echo "test-neon: qemu -cpu $(NEON_V80_CPU): $(NEON_V80_TESTS)"; \
+	QEMU_CPU=$(NEON_V80_CPU) ctest --test-dir $(NEON_BUILD) --output-on-failure -j $(JOBS) \
+	  -R '$(call NEON_RE,$(NEON_V80_TESTS))'
+
 # Both libFuzzer harnesses (fuzz/README.md) for FUZZ_SECONDS each, at once,
 # from a copy of the seed corpus; a crash, leak or broken invariant fails.
 # Skipped, saying why, where clang or its fuzzer runtime is missing.
@@ -107,4 +150,4 @@ install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-san $(BUILD)-tsan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-san $(BUILD)-tsan $(BUILD)-fuzz $(BUILD)-aarch64

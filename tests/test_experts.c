@@ -66,7 +66,8 @@ static void run_case(kq_backend *b, const char *bname, int type, int layout_kind
                         acc += p;
                         a += fabs(p);
                     }
-                    if (!kt_close_f32(y[pair * n + r], acc, a) && bad++ == 0)
+                    if (!kt_close_on(bname, type, y[pair * n + r], acc, a, we + r * k, xr, k) &&
+                        bad++ == 0)
                         KT_CHECK(0, "%s %s %s E=%lld N=%lld K=%lld m=%lld top_k=%lld: "
                                  "y[pair %lld, %lld] = %g, want %.9g (expert %d)",
                                  bname, kq_type_name(type), L.name, (long long)n_exp,

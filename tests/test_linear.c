@@ -17,8 +17,9 @@ static void check_block(const char *what, const float *y, int64_t n_total, int64
     int64_t bad = 0, first_i = -1, first_r = -1;
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < w->n_rows; r++)
-            if (!kt_close_f32(y[i * n_total + col0 + r], ref[i * w->n_rows + r],
-                              abs[i * w->n_rows + r]) && bad++ == 0)
+            if (!kt_close_on(what, w->type, y[i * n_total + col0 + r], ref[i * w->n_rows + r],
+                             abs[i * w->n_rows + r], w->deq + r * w->n_cols, x + i * w->n_cols,
+                             w->n_cols) && bad++ == 0)
                 first_i = i, first_r = r;
     KT_CHECK(bad == 0, "%s: %lld of %lld outputs wrong; first y[%lld, %lld] = %g, want %.9g", what,
              (long long)bad, (long long)(m * w->n_rows), (long long)first_i,

@@ -166,3 +166,58 @@ int kt_close_f32(float got, double want, double abs_scale)
     double tol = 0x1p-23 * fabs(want) + 0x1p-36 * abs_scale + 1e-30;
     return fabs((double)got - want) <= tol;
 }
+
+int kt_act_block(int type)
+{
+    switch (type) {
+    case KQ_TYPE_Q4_0:
+    case KQ_TYPE_Q8_0:
+        return 32;
+    case KQ_TYPE_Q4_K:
+    case KQ_TYPE_Q5_K:
+    case KQ_TYPE_Q6_K:
+        return 256;
+    default:
+        return 0;
+    }
+}
+
+/* The activation error: x_k is replaced by d * q_k with d = amax / 127 of
+ * its block and q_k = round(x_k / d), so |x_k - d q_k| <= d / 2 = amax / 254,
+ * widened by 2^-15 for the rounding of d and of x_k / d (which can push a
+ * value within 127 * 2^-24 of a half to the other integer). Weighted by
+ * |w_k| and summed, that bounds the whole product's error from it.
+ * The float work: per block a kernel rounds a few products and an int ->
+ * float conversion (<= 6 roundings) of terms no larger than 3 M |x| (M the
+ * block's largest |w|: a k-quant's d sc q and dmin m terms are each within
+ * twice the block's range), then adds the block into a running sum
+ * (n_blocks more roundings of at most that much): (n_blocks + 8) * 3 * 2^-24
+ * * sum M |x| covers both, and the reference's own float dequantization
+ * (one rounding per weight). */
+double kt_act8_tol(const float *w, const float *x, int64_t k, int block)
+{
+    double quant = 0, scale = 0;
+    for (int64_t b0 = 0; b0 < k; b0 += block) {
+        double amax = 0, wmax = 0, wsum = 0, xsum = 0;
+        for (int64_t j = b0; j < b0 + block; j++) {
+            amax = fmax(amax, fabs(x[j]));
+            wmax = fmax(wmax, fabs(w[j]));
+            wsum += fabs(w[j]);
+            xsum += fabs(x[j]);
+        }
+        quant += wsum * amax / 254.0;
+        scale += wmax * xsum;
+    }
+    return quant * (1.0 + 0x1p-15) + (double)(k / block + 8) * 3.0 * 0x1p-24 * scale + 1e-30;
+}
+
+int kt_close_on(const char *what, int type, float got, double want, double abs_scale,
+                const float *w, const float *x, int64_t k)
+{
+    int block = kt_act_block(type);
+    int act8 = block && strncmp(what, "cpu", 3) == 0 && (what[3] == ' ' || what[3] == ':' ||
+                                                         what[3] == '\0');
+    if (!act8) return kt_close_f32(got, want, abs_scale);
+    if (!(got == got)) return 0;
+    return fabs((double)got - want) <= kt_act8_tol(w, x, k, block);
+}

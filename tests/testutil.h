@@ -67,4 +67,16 @@ extern const int kt_n_weight_types;
  * float) and rounds once to float (2^-24 relative). abs_scale is sum |w x|. */
 int kt_close_f32(float got, double want, double abs_scale);
 
+/* Backends that quantize activations to int8 blocks (the "cpu" backend):
+ * kt_act_block gives the block a weight type's kernels use (32 for q4_0 and
+ * q8_0, 256 for k-quants, 0 for float weights, computed in float), and
+ * kt_act8_tol the error bound of one output, w . x over k values, that
+ * follows from that quantization (derived in testutil.c). kt_close_on picks
+ * the check by the backend that `what` starts with ("cpu ...", "cpu:..."
+ * quantize; others, "cpu-ref" included, must be exact to float rounding). */
+int kt_act_block(int type);
+double kt_act8_tol(const float *w, const float *x, int64_t k, int block);
+int kt_close_on(const char *what, int type, float got, double want, double abs_scale,
+                const float *w, const float *x, int64_t k);
+
 #endif

@@ -21,6 +21,8 @@
 #include <immintrin.h>
 #elif defined(__aarch64__)
 #include <arm_neon.h>
+
+#include "arm/neon_peak.h"
 #endif
 
 /* ---------------------------------------------------------------- reading */
@@ -178,19 +180,8 @@ __attribute__((target("avx2"))) static uint64_t dot_avx2(int64_t iters)
     return (uint64_t)_mm256_extract_epi16(acc[0], 0);
 }
 #elif defined(__aarch64__)
-#define ACCS 12
-__attribute__((target("arch=armv8.2-a+dotprod"))) static uint64_t dot_neon_dotprod(int64_t iters)
-{
-    int32x4_t acc[ACCS];
-    int8x16_t a = vdupq_n_s8(3), b = vdupq_n_s8(-5);
-    for (int j = 0; j < ACCS; j++) acc[j] = vdupq_n_s32(j);
-    for (int64_t i = 0; i < iters; i++) {
-        __asm__ volatile("" : "+w"(a));
-        for (int j = 0; j < ACCS; j++) acc[j] = vdotq_s32(acc[j], a, b);
-    }
-    for (int j = 1; j < ACCS; j++) acc[0] = vaddq_s32(acc[0], acc[j]);
-    return (uint64_t)vaddvq_s32(acc[0]);
-}
+#define ACCS KQ_NEON_PEAK_ACCS
+/* The sdot loop: kq__neon_dotprod_peak_loop (arm/neon_dotprod_peak.c). */
 
 /* Without dotprod: widening multiplies of 8 lanes, pairwise-added into int32. */
 static uint64_t dot_neon(int64_t iters)
@@ -253,7 +244,7 @@ static dot_loop_fn pick_dot(double *ops_per_iter, const char **what)
 #elif defined(__aarch64__)
     if (f->dotprod) {
         *ops_per_iter = ACCS * 16 * 2, *what = "int8 dot, neon sdot";
-        return dot_neon_dotprod;
+        return kq__neon_dotprod_peak_loop;
     }
     *ops_per_iter = ACCS / 2 * 16 * 2, *what = "int8 dot, neon smull";
     return dot_neon;

@@ -40,6 +40,9 @@ static void detect(kq_cpu_features *f)
 }
 #elif defined(__aarch64__)
 #include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
@@ -47,8 +50,10 @@ static void detect(kq_cpu_features *f)
 static void detect(kq_cpu_features *f)
 {
     unsigned long hw = getauxval(AT_HWCAP);
-    f->neon = 1; /* Advanced SIMD is part of every ARMv8-A application core */
-    f->dotprod = (hw & HWCAP_ASIMDDP) != 0;
+    /* Advanced SIMD is part of every ARMv8-A application core, but a kernel
+     * may hide it (and dotprod with it). */
+    f->neon = (hw & HWCAP_ASIMD) != 0;
+    f->dotprod = f->neon && (hw & HWCAP_ASIMDDP) != 0;
 }
 #else
 static void detect(kq_cpu_features *f) { (void)f; }

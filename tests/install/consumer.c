@@ -16,13 +16,14 @@ int main(void)
         fprintf(stderr, "open: %s\n", kq_last_error());
         return 1;
     }
-    /* One q8_0 row of small integers with largest magnitude 127: the block
-     * scale is exactly 1, so quantization is exact and so is y. */
+    /* One q8_0 row of small integers with largest magnitude 127, and x the
+     * same: both block scales are exactly 1 (the cpu backend quantizes x to
+     * int8 blocks too), so every step is exact and so is y. */
     float w[32], x[32], y[1];
     float want = 0;
     for (int i = 0; i < 32; i++) {
         w[i] = i == 0 ? 127.0f : (float)(i % 7 - 3);
-        x[i] = (float)(i - 10);
+        x[i] = i == 1 ? 127.0f : (float)(i - 10);
         want += w[i] * x[i];
     }
     unsigned char q[34];

@@ -104,7 +104,7 @@ lib.kq_gguf_close.argtypes = [P]
 lib.kq_backend_close.argtypes = [P]
 
 b, g = P(), P()
-kqlib.check(lib, lib.kq_backend_open(b"cpu", ctypes.byref(b)), "backend")
+kqlib.check(lib, lib.kq_backend_open(b"cpu-ref", ctypes.byref(b)), "backend")
 kqlib.check(lib, lib.kq_gguf_open(path.encode(), ctypes.byref(g)), "gguf open")
 
 

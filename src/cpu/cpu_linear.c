@@ -1,0 +1,152 @@
+/* Dense, fused and SwiGLU drivers of the "cpu" backend.
+ *
+ * One call: quantize the m activation rows once per activation kind its
+ * parts need (on the pool when large), then spread work units over the
+ * pool. A unit is (a block of output rows, a block of activation rows):
+ *   m = 1      units of ~256 KiB of weight rows; each thread streams its
+ *              rows once (GEMV, bound by memory bandwidth);
+ *   m 2..16    the same units with all m rows in one block: each weight tile
+ *              is read from memory once and applied to every activation tile
+ *              from cache;
+ *   m > 16     units of ~64 KiB of weight rows, which stay in L2 while
+ *              ~192 KiB blocks of activation rows go by (kernel variant 1).
+ * Units may cross the parts of a fused linear; each part's rows go through
+ * that part's kernel. SwiGLU units cover output rows r and h + r together
+ * and combine them from a per-thread buffer. The unit grid depends only on
+ * the shapes and the kernels, never on the thread count or on timing, so
+ * every output is the same bits however the threads share the work. */
+#include <string.h>
+
+#include "core/error.h"
+#include "cpu_backend.h"
+
+typedef struct lin_job {
+    const cpu_state *s;
+    const kq_linear *l;
+    cpu_acts a;
+    float *y;
+    int64_t m, n_out; /* n_out: output columns (n_rows, or h for SwiGLU) */
+    int swiglu;
+    cpu_blocking bl;
+    int64_t n_mb, units;
+    float *tbuf; /* SwiGLU: per thread, gate then up blocks of rb x mb */
+    float *fbuf; /* float parts: per thread, one expanded row */
+    size_t tbuf_floats, fbuf_floats;
+    atomic_llong next;
+} lin_job;
+
+static void lin_worker(void *ctx, int tid, int n_threads)
+{
+    (void)n_threads;
+    lin_job *j = ctx;
+    const kq_linear *l = j->l;
+    float *fbuf = j->fbuf ? j->fbuf + (size_t)tid * j->fbuf_floats : NULL;
+    float *gate = j->tbuf ? j->tbuf + (size_t)tid * j->tbuf_floats : NULL;
+    for (;;) {
+        int64_t u = atomic_fetch_add(&j->next, 1);
+        if (u >= j->units) break;
+        int64_t g0 = u / j->n_mb * j->bl.rb, c0 = u % j->n_mb * j->bl.mb;
+        int64_t g1 = g0 + j->bl.rb < j->n_out ? g0 + j->bl.rb : j->n_out;
+        int64_t c1 = c0 + j->bl.mb < j->m ? c0 + j->bl.mb : j->m;
+        if (!j->swiglu) {
+            kq__cpu_rows_block(j->s, l, j->bl.variant, g0, g1, &j->a, c0, c1,
+                               j->y + c0 * l->n_rows + g0, l->n_rows, fbuf);
+            continue;
+        }
+        int64_t h = j->n_out, w = g1 - g0;
+        float *up = gate + j->tbuf_floats / 2;
+        kq__cpu_rows_block(j->s, l, j->bl.variant, g0, g1, &j->a, c0, c1, gate, w, fbuf);
+        kq__cpu_rows_block(j->s, l, j->bl.variant, h + g0, h + g1, &j->a, c0, c1, up, w, fbuf);
+        for (int64_t c = c0; c < c1; c++)
+            for (int64_t r = 0; r < w; r++)
+                j->y[c * h + g0 + r] =
+                    kq__cpu_silu_mul(gate[(c - c0) * w + r], up[(c - c0) * w + r]);
+    }
+}
+
+static const float *dense_row(const void *ctx, int64_t c)
+{
+    const lin_job *j = ctx;
+    return j->a.x + c * j->a.x_stride;
+}
+
+static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, float *y, int64_t m,
+                         int swiglu, const char *fn)
+{
+    cpu_state *s = b->impl;
+    int64_t k = l->n_cols;
+    unsigned kinds = 0;
+    int has_float = 0, types[64];
+    size_t max_row = 0;
+    for (int p = 0; p < l->n_parts; p++) {
+        int kind = kq__act_kind_of(l->parts[p].type);
+        if (kind < 0) has_float = 1;
+        else kinds |= 1u << kind;
+        if (p < 64) types[p] = l->parts[p].type;
+        if (l->parts[p].row_size > max_row) max_row = l->parts[p].row_size;
+    }
+    size_t act_bytes = has_float ? (size_t)k * sizeof(float) : 0;
+    for (int kind = 0; kind < KQ_ACT_KINDS; kind++)
+        if (kinds & (1u << kind)) act_bytes += kq__cpu_act_row_bytes(kind, k);
+
+    /* m is bounded by the caller's x only: refuse sizes the scratch
+     * arithmetic below could not hold. */
+    if ((double)m * (double)(act_bytes + 64) > 0x1p60)
+        return kq__fail(KQ_ERR_NO_MEMORY, "%s: m = %lld needs too much scratch", fn, (long long)m);
+    lin_job j = {.s = s, .l = l, .y = y, .m = m, .swiglu = swiglu};
+    j.n_out = swiglu ? l->n_rows / 2 : l->n_rows;
+    j.bl = kq__cpu_blocking(s, types, l->n_parts < 64 ? l->n_parts : 64, max_row, act_bytes, m,
+                            1);
+    j.n_mb = (m + j.bl.mb - 1) / j.bl.mb;
+    j.units = (j.n_out + j.bl.rb - 1) / j.bl.rb * j.n_mb;
+    j.a.x = x;
+    j.a.x_stride = k;
+
+    /* Scratch: the quantized rows of each kind, then per-thread buffers. */
+    size_t off[KQ_ACT_KINDS] = {0}, total = 0;
+    for (int kind = 0; kind < KQ_ACT_KINDS; kind++)
+        if (kinds & (1u << kind)) {
+            off[kind] = total;
+            total += kq__cpu_align64(kq__cpu_act_row_bytes(kind, k) * (size_t)m);
+        }
+    size_t t_off = total, f_off;
+    if (swiglu) j.tbuf_floats = (size_t)(2 * j.bl.rb * j.bl.mb);
+    total += kq__cpu_align64(j.tbuf_floats * sizeof(float) * (size_t)s->threads);
+    f_off = total;
+    if (has_float) j.fbuf_floats = kq__cpu_align64((size_t)k * sizeof(float)) / sizeof(float);
+    total += j.fbuf_floats * sizeof(float) * (size_t)s->threads;
+
+    pthread_mutex_lock(&s->call_mu);
+    uint8_t *mem = kq__cpu_scratch(s, total);
+    if (!mem) {
+        pthread_mutex_unlock(&s->call_mu);
+        return kq__fail(KQ_ERR_NO_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn, total);
+    }
+    for (int kind = 0; kind < KQ_ACT_KINDS; kind++)
+        if (kinds & (1u << kind)) {
+            j.a.q[kind] = mem + off[kind];
+            j.a.q_stride[kind] = kq__cpu_act_row_bytes(kind, k);
+        }
+    j.tbuf = swiglu ? (float *)(mem + t_off) : NULL;
+    j.fbuf = has_float ? (float *)(mem + f_off) : NULL;
+    if (kinds) kq__cpu_quantize_rows(s, kinds, m, k, dense_row, &j, &j.a);
+    atomic_init(&j.next, 0);
+    if (j.units == 1 || s->threads == 1)
+        lin_worker(&j, 0, 1);
+    else
+        kq__pool_run(s->pool, lin_worker, &j);
+    pthread_mutex_unlock(&s->call_mu);
+    return KQ_OK;
+}
+
+kq_status kq__cpu_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                 int64_t m)
+{
+    return lin_run(b, l, x, y, m, 0, "kq_linear_forward");
+}
+
+kq_status kq__cpu_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                int64_t m)
+{
+    return lin_run(b, l, x, y, m, 1, "kq_linear_forward_swiglu");
+}

@@ -1,0 +1,291 @@
+/* The CPU micro-kernels (src/cpu/ukernel.h) of every instruction set this
+ * CPU and build can run, against a double reference from the dequantized
+ * weights and the activation blocks' exact values d * q.
+ *
+ * For each ISA x weight type x variant x n_blocks in {1, 3, 56}, two weight
+ * sets (kq_quantize'd normal floats, and random bytes whose fp16 scales are
+ * forced finite, so every bit pattern of the quants and 6-bit scales shows
+ * up), rows at odd addresses with odd strides, activation blocks built here
+ * (random q in [-127, 127], some blocks all +-127 to reach the largest
+ * partial sums), every tile edge nr = 1..mr, nc = 1..nc, out with ldo > nr:
+ * the entries outside the tile must keep their NaN poison. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_features.h"
+#include "cpu/ukernel.h"
+#include "testutil.h"
+
+enum { MAX_MR = 16, MAX_NC = 16 };
+
+static const int g_types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
+                              KQ_TYPE_Q6_K};
+static const char *const g_type_names[] = {"q4_0", "q8_0", "q4_K", "q5_K", "q6_K"};
+
+/* Block geometry per type: elements, bytes, and the byte range of the
+ * quant bits (zeroed to find each element's scale-only part, below). */
+static void type_geometry(int type, int *elems, int *bytes, int *qoff, int *qlen)
+{
+    switch (type) {
+    case KQ_TYPE_Q4_0: *elems = 32, *bytes = 18, *qoff = 2, *qlen = 16; break;
+    case KQ_TYPE_Q8_0: *elems = 32, *bytes = 34, *qoff = 2, *qlen = 32; break;
+    case KQ_TYPE_Q4_K: *elems = 256, *bytes = 144, *qoff = 16, *qlen = 128; break;
+    case KQ_TYPE_Q5_K: *elems = 256, *bytes = 176, *qoff = 16, *qlen = 160; break;
+    default: *elems = 256, *bytes = 210, *qoff = 0, *qlen = 192; break;
+    }
+}
+
+/* Byte offsets of a block's fp16 fields (-1: none). */
+static void half_fields(int type, int *h0, int *h1)
+{
+    *h1 = -1;
+    switch (type) {
+    case KQ_TYPE_Q4_K:
+    case KQ_TYPE_Q5_K: *h0 = 0, *h1 = 2; break;
+    case KQ_TYPE_Q6_K: *h0 = 208; break;
+    default: *h0 = 0; break;
+    }
+}
+
+typedef struct tile_data {
+    int type, elems, bytes;
+    int64_t nb, k;
+    size_t row_bytes, w_stride, a_stride;
+    uint8_t *wbuf, *w; /* w = wbuf + 1: rows at odd addresses */
+    float *deq;        /* MAX_MR x k */
+    float *mag;        /* MAX_MR x k: a bound on each element's terms */
+    void *act;         /* MAX_NC rows of nb blocks, 64-byte aligned */
+    double *x;         /* MAX_NC x k: d * q, exact */
+} tile_data;
+
+/* Makes one row's block bytes random but with finite fp16 scales. */
+static void random_row(int type, uint8_t *row, int64_t nb, int bytes)
+{
+    int h0, h1;
+    half_fields(type, &h0, &h1);
+    kt_fill_bytes(row, (size_t)(nb * bytes));
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = row + b * bytes;
+        /* Exponent all ones is inf/NaN: clearing its top bit keeps the rest. */
+        blk[h0 + 1] = (uint8_t)((blk[h0 + 1] & 0x7c) == 0x7c ? blk[h0 + 1] & ~0x40 : blk[h0 + 1]);
+        if (h1 >= 0)
+            blk[h1 + 1] = (uint8_t)((blk[h1 + 1] & 0x7c) == 0x7c ? blk[h1 + 1] & ~0x40 : blk[h1 + 1]);
+    }
+}
+
+/* Weight rows (quantized normals, or random bytes) and their dequantization.
+ * mag[k] = |deq[k]| + 2 |deq0[k]|, deq0 the dequantization with the quant
+ * bits zeroed: it bounds the magnitude of the separate terms the kernels
+ * sum exactly (d * sc * q and dmin * m; d * sc * q and d * sc * 32 for
+ * q6_K), since |d sc| q <= |deq| + |deq0| there. */
+static int make_weights(tile_data *t, int random_bytes)
+{
+    int qoff, qlen;
+    type_geometry(t->type, &t->elems, &t->bytes, &qoff, &qlen);
+    float *src = malloc((size_t)t->k * sizeof *src);
+    uint8_t *zero = malloc(t->row_bytes);
+    float *deq0 = malloc((size_t)t->k * sizeof *deq0);
+    int ok = src && zero && deq0;
+    for (int r = 0; ok && r < MAX_MR; r++) {
+        uint8_t *row = t->w + (size_t)r * t->w_stride;
+        if (random_bytes) {
+            random_row(t->type, row, t->nb, t->bytes);
+        } else {
+            kt_fill_normal(src, t->k, (float)(0.02 * (1.0 + 4.0 * kt_uniform())));
+            ok = kq_quantize(t->type, src, 1, t->k, row, t->row_bytes) == KQ_OK;
+        }
+        memcpy(zero, row, t->row_bytes);
+        for (int64_t b = 0; b < t->nb; b++) memset(zero + b * t->bytes + qoff, 0, (size_t)qlen);
+        float *deq = t->deq + r * t->k;
+        ok = ok && kq_dequantize(t->type, row, t->row_bytes, 1, t->k, deq) == KQ_OK &&
+             kq_dequantize(t->type, zero, t->row_bytes, 1, t->k, deq0) == KQ_OK;
+        for (int64_t i = 0; ok && i < t->k; i++)
+            t->mag[r * t->k + i] = fabsf(deq[i]) + 2.0f * fabsf(deq0[i]);
+    }
+    free(src);
+    free(zero);
+    free(deq0);
+    return ok ? 0 : -1;
+}
+
+/* One block's q: uniform in [-127, 127], or (1 in 8) all +-127, the largest
+ * partial sums the quantizer can produce. */
+static void random_q(int8_t *q, int n)
+{
+    const int extreme = kt_range(0, 7) == 0;
+    for (int j = 0; j < n; j++)
+        q[j] = (int8_t)(extreme ? (kt_range(0, 1) ? 127 : -127) : kt_range(-127, 127));
+}
+
+static float random_d(void)
+{
+    return kt_range(0, 15) == 0 ? 0.0f : (float)(0.001 + kt_uniform());
+}
+
+static void make_acts(tile_data *t)
+{
+    const kq_act_kind kind = t->elems == 32 ? KQ_ACT_32 : KQ_ACT_256;
+    for (int c = 0; c < MAX_NC; c++) {
+        uint8_t *row = (uint8_t *)t->act + (size_t)c * t->a_stride;
+        double *x = t->x + c * t->k;
+        for (int64_t b = 0; b < t->nb; b++) {
+            if (kind == KQ_ACT_32) {
+                kq_act32 *blk = (kq_act32 *)(void *)row + b;
+                random_q(blk->q, 32);
+                blk->d = random_d();
+                blk->sum = 0;
+                for (int j = 0; j < 32; j++) {
+                    blk->sum += blk->q[j];
+                    x[b * 32 + j] = (double)blk->d * blk->q[j];
+                }
+            } else {
+                kq_act256 *blk = (kq_act256 *)(void *)row + b;
+                memset(blk, 0, sizeof *blk);
+                random_q(blk->q, 256);
+                blk->d = random_d();
+                for (int j = 0; j < 256; j++) {
+                    blk->bsum[j / 16] = (int16_t)(blk->bsum[j / 16] + blk->q[j]);
+                    x[b * 256 + j] = (double)blk->d * blk->q[j];
+                }
+            }
+        }
+    }
+}
+
+static int data_alloc(tile_data *t, int type, int64_t nb)
+{
+    memset(t, 0, sizeof *t);
+    int qoff, qlen;
+    t->type = type;
+    type_geometry(type, &t->elems, &t->bytes, &qoff, &qlen);
+    t->nb = nb;
+    t->k = nb * t->elems;
+    t->row_bytes = (size_t)(nb * t->bytes);
+    t->w_stride = t->row_bytes + (size_t)kt_range(0, 3); /* any alignment */
+    t->a_stride = (size_t)nb * kq__act_block_bytes(t->elems == 32 ? KQ_ACT_32 : KQ_ACT_256);
+    t->wbuf = malloc(1 + t->w_stride * MAX_MR);
+    t->w = t->wbuf ? t->wbuf + 1 : NULL;
+    t->deq = malloc(sizeof(float) * MAX_MR * (size_t)t->k);
+    t->mag = malloc(sizeof(float) * MAX_MR * (size_t)t->k);
+    const size_t abytes = (t->a_stride * MAX_NC + 63) / 64 * 64;
+    t->act = aligned_alloc(64, abytes);
+    t->x = malloc(sizeof(double) * MAX_NC * (size_t)t->k);
+    return t->wbuf && t->deq && t->mag && t->act && t->x ? 0 : -1;
+}
+
+static void data_free(tile_data *t)
+{
+    free(t->wbuf);
+    free(t->deq);
+    free(t->mag);
+    free(t->act);
+    free(t->x);
+}
+
+/* Runs every tile shape of kernel k on t and checks it. */
+static void check_kernel(const kq_ukernel *k, const tile_data *t, const char *what)
+{
+    double want[MAX_MR][MAX_NC], mag[MAX_MR][MAX_NC];
+    for (int r = 0; r < k->mr; r++)
+        for (int c = 0; c < k->nc; c++) {
+            double s = 0, m = 0;
+            for (int64_t i = 0; i < t->k; i++) {
+                s += (double)t->deq[r * t->k + i] * t->x[c * t->k + i];
+                m += (double)t->mag[r * t->k + i] * fabs(t->x[c * t->k + i]);
+            }
+            want[r][c] = s;
+            mag[r][c] = m;
+        }
+    /* The kernels sum exact int8 products in int32; the float steps are one
+     * int32 -> float conversion of each lane, the product d * da, one fma
+     * per block into the accumulator (at most n_blocks roundings of a
+     * partial sum bounded by mag), a horizontal sum of <= 16 lanes (4) and
+     * the min term (2); the reference's own dequantization rounds 3 times
+     * per element. Each rounding is at most 2^-24 of mag: 2x that count. */
+    const double tol_rel = 2.0 * (double)(t->nb + 12) * 0x1p-24;
+    float out[MAX_NC * (MAX_MR + 3)];
+    int bad = 0;
+    for (int nr = 1; nr <= k->mr && !bad; nr++)
+        for (int nc = 1; nc <= k->nc && !bad; nc++) {
+            const int64_t ldo = nr + 3;
+            kt_poison(out, MAX_NC * (MAX_MR + 3));
+            k->tile(t->w, t->w_stride, nr, (const uint8_t *)t->act, t->a_stride, nc, t->nb, out,
+                    ldo);
+            for (int c = 0; c < MAX_NC; c++)
+                for (int r = 0; r < ldo; r++) {
+                    const float got = out[c * ldo + r];
+                    if (c < nc && r < nr) {
+                        const double tol = tol_rel * mag[r][c] + 1e-30;
+                        bad |= !KT_CHECK(fabs((double)got - want[r][c]) <= tol,
+                                         "%s %s nb=%lld tile %dx%d: out[%d,%d] = %.9g, want %.9g "
+                                         "(tol %.3g)",
+                                         k->name, what, (long long)t->nb, nr, nc, r, c, got,
+                                         want[r][c], tol);
+                    } else {
+                        bad |= !KT_CHECK(isnan(got), "%s %s nb=%lld tile %dx%d ldo %lld: wrote "
+                                                      "outside the tile at [%d,%d]",
+                                         k->name, what, (long long)t->nb, nr, nc, (long long)ldo,
+                                         r, c);
+                    }
+                    if (bad) return;
+                }
+        }
+}
+
+static void run_isa(kq_isa isa)
+{
+    static const int64_t nbs[] = {1, 3, 56};
+    printf("%s: running:", kq__isa_name(isa));
+    for (size_t ti = 0; ti < sizeof g_types / sizeof g_types[0]; ti++)
+        for (int v = 0; v < 2; v++) {
+            const kq_ukernel *k = kq__ukernel(isa, g_types[ti], v);
+            printf(" [%s]", k ? k->name : "none");
+        }
+    printf("\n");
+    fflush(stdout);
+    for (size_t ti = 0; ti < sizeof g_types / sizeof g_types[0]; ti++)
+        for (size_t ni = 0; ni < sizeof nbs / sizeof nbs[0]; ni++)
+            for (int mode = 0; mode < 2; mode++) {
+                tile_data t;
+                if (data_alloc(&t, g_types[ti], nbs[ni]) || make_weights(&t, mode)) {
+                    KT_CHECK(0, "%s: could not build test data", g_type_names[ti]);
+                    data_free(&t);
+                    continue;
+                }
+                make_acts(&t);
+                for (int v = 0; v < 2; v++) {
+                    const kq_ukernel *k = kq__ukernel(isa, g_types[ti], v);
+                    if (!KT_CHECK(k && k->mr >= 1 && k->mr <= MAX_MR && k->nc >= 1 &&
+                                      k->nc <= MAX_NC && k->tile,
+                                  "%s %s variant %d: no usable kernel", kq__isa_name(isa),
+                                  g_type_names[ti], v))
+                        continue;
+                    check_kernel(k, &t, mode ? "random-bytes weights" : "quantized weights");
+                }
+                data_free(&t);
+            }
+}
+
+int main(void)
+{
+    kt_init("test_cpu_ukernels");
+    const kq_cpu_features *f = kq__cpu_features();
+    int ran = 0;
+    for (int i = 0; i < KQ_ISA_COUNT; i++) {
+        if (!kq__isa_available((kq_isa)i)) {
+            printf("%s: skipped: this build or CPU cannot run it (cpu: avx2 %d fma %d f16c %d "
+                   "avx512f %d bw %d vl %d vnni %d neon %d dotprod %d)\n",
+                   kq__isa_name((kq_isa)i), f->avx2, f->fma, f->f16c, f->avx512f, f->avx512bw,
+                   f->avx512vl, f->avx512vnni, f->neon, f->dotprod);
+            continue;
+        }
+        if (i == KQ_ISA_AVX512)
+            printf("avx512: VNNI %s\n", f->avx512vnni ? "present: vpdpbusd kernels run"
+                                                      : "absent: non-VNNI AVX-512 kernels run");
+        run_isa((kq_isa)i);
+        ran++;
+    }
+    printf("%d instruction set(s) ran\n", ran);
+    return kt_finish();
+}
