@@ -142,8 +142,6 @@ typedef struct kq_backend kq_backend;
 /* spec: "cpu", "cpu:threads=8", "cpu-ref", "cuda", "cuda:1", "auto".
  * Options follow a ':' as comma-separated key=value pairs:
  *   cpu, cpu-ref: threads=N (default: one per core)
- *   cpu:          repack=0|1 (1: weights repacked at load for faster large-m
- *                 calls, at the cost of a copy; default 0, zero-copy)
  *   cuda:         N or device=N (the ordinal), host_weights=0|1 (1: weights
  *                 stay in host memory mapped for the GPU, for those that do not
  *                 fit; default 0, uploaded to device memory)

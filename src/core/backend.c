@@ -42,8 +42,6 @@ static kq_status parse_option(const char *spec, kq_backend_spec *s, char *opt)
     const char *key = opt, *val = eq + 1;
     if (is_cpu && strcmp(key, "threads") == 0)
         return parse_int_option(spec, key, val, 1, KQ_MAX_THREADS, &s->threads);
-    if (strcmp(s->kind, "cpu") == 0 && strcmp(key, "repack") == 0)
-        return parse_int_option(spec, key, val, 0, 1, &s->repack);
     if (is_cuda && strcmp(key, "host_weights") == 0)
         return parse_int_option(spec, key, val, 0, 1, &s->host_weights);
     if (is_cuda && strcmp(key, "device") == 0)

@@ -86,7 +86,6 @@ typedef struct kq_backend_spec {
     char kind[16];
     int threads;      /* 0 = backend default */
     int device;       /* CUDA ordinal */
-    int repack;       /* cpu: repack weights at load for large m */
     int host_weights; /* cuda: keep weights in mapped host memory */
 } kq_backend_spec;
 

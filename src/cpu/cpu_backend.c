@@ -84,11 +84,8 @@ kq_status kq__cpu_open(kq_backend *b)
     b->impl = s;
     /* The kernels actually used, so a log shows a fallback to scalar. */
     const kq_ukernel *k0 = s->kern[0][KQ_TYPE_Q4_K], *k1 = s->kern[1][KQ_TYPE_Q4_K];
-    /* repack=1 is accepted but changes nothing yet: no repacked layout was
-     * found to pay (see bench/RESULTS.md), so weights stay in place. */
-    snprintf(b->device, sizeof b->device, "%s, %ld cores; %s kernels (%s, %s), %d thread%s%s%s",
+    snprintf(b->device, sizeof b->device, "%s, %ld cores; %s kernels (%s, %s), %d thread%s%s",
              kq__cpu_model_name(), cores, kq__isa_name(s->isa), k0->name, k1->name, s->threads,
-             s->threads == 1 ? "" : "s", s->threads < want ? " (fewer could start)" : "",
-             b->spec.repack ? "; repack=1: no repacked layout, in place" : "");
+             s->threads == 1 ? "" : "s", s->threads < want ? " (fewer could start)" : "");
     return KQ_OK;
 }
