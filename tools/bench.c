@@ -37,8 +37,8 @@ static void usage(FILE *f)
             "  --threads N             threads of the CPU backends\n"
             "  --json PATH             one record per op and m\n"
             "  --svg PATH              GB/s and TFLOP/s against m, with the ceilings\n"
-            "  --min-time S            seconds timed per cell (default 1)\n"
-            "  --budget S              seconds per backend for all cells (default 90; 0: no\n"
+            "  --min-time S            seconds timed per cell (default 0.3)\n"
+            "  --budget S              seconds per backend for all cells (default 150; 0: no\n"
             "                          limit); cells predicted to overrun are skipped, and say so\n"
             "  --seed N                random inputs (default: from the clock, printed)\n");
 }
@@ -91,8 +91,8 @@ static int parse_args(int argc, char **argv, bench_options *o)
     static const int64_t default_m[] = {1, 2, 4, 8, 16, 64, 512};
     memcpy(o->m, default_m, sizeof default_m);
     o->n_m = 7;
-    o->min_time = 1.0;
-    o->budget = 90.0;
+    o->min_time = 0.3;
+    o->budget = 150.0;
     o->seed = (uint64_t)time(NULL);
     int named_all = 0;
     const char *bad_arg = "";
