@@ -1,22 +1,260 @@
-/* The "cuda" backend's opening: finds the device and checks that this
- * build's code runs on it. Its kernels arrive with the CUDA backend issue;
- * until then opening reports that plainly instead of pretending. */
+/* The "cuda" backend: one device, one stream (its own, or the caller's),
+ * device memory for activations, and the forward calls, which only queue
+ * kernels (matvec.cu): no allocation, no host synchronization, no copy to
+ * the host, so a sequence of them can be captured in a CUDA graph. Expert
+ * ids live in device memory and are checked there; kq_backend_sync reads
+ * the device's error word and reports the first bad pair. Loading is in
+ * cuda_weights.c. */
 #include <stdio.h>
+#include <stdlib.h>
 
-#include <cuda_runtime_api.h>
-
-#include "core/core.h"
+#include "core/ceilings.h"
 #include "core/error.h"
+#include "cuda_state.h"
 
 int kq__cuda_probe(int device, char *err, unsigned long cap);
+
+kq_status kq__cuda_fail(cudaError_t e, const char *what)
+{
+    /* A sticky error (a kernel fault) poisons the context: say so. */
+    return kq__fail(KQ_ERR_BACKEND, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+static cuda_state *state(const kq_backend *b) { return b->impl; }
+
+static void cuda_close(kq_backend *b)
+{
+    cuda_state *s = state(b);
+    if (!s) return;
+    cudaSetDevice(s->device);
+    if (s->own) cudaStreamSynchronize(s->own);
+    if (s->load) cudaStreamSynchronize(s->load);
+    kq__cuda_ring_free(s);
+    for (int k = 0; k < KQ_CUDA_RING; k++)
+        if (s->ring_done[k]) cudaEventDestroy(s->ring_done[k]);
+    if (s->err) cudaFree(s->err);
+    if (s->scratch) cudaFree(s->scratch);
+    if (s->own) cudaStreamDestroy(s->own);
+    if (s->load) cudaStreamDestroy(s->load);
+    pthread_mutex_destroy(&s->load_lock);
+    pthread_mutex_destroy(&s->launch_lock);
+    free(s);
+    b->impl = NULL;
+}
+
+static kq_status cuda_sync(kq_backend *b)
+{
+    cuda_state *s = state(b);
+    cudaSetDevice(s->device);
+    cudaError_t e = cudaStreamSynchronize(s->cur);
+    if (e != cudaSuccess) return kq__cuda_fail(e, "kq_backend_sync");
+    kq_cuda_err err;
+    if ((e = cudaMemcpy(&err, s->err, sizeof err, cudaMemcpyDeviceToHost)) != cudaSuccess)
+        return kq__cuda_fail(e, "kq_backend_sync: reading the error word");
+    if (err.pair_plus_1 == 0) return KQ_OK;
+    /* On the backend's stream, so later calls see the cleared word. */
+    if ((e = cudaMemsetAsync(s->err, 0, sizeof err, s->cur)) != cudaSuccess ||
+        (e = cudaStreamSynchronize(s->cur)) != cudaSuccess)
+        return kq__cuda_fail(e, "kq_backend_sync: clearing the error word");
+    long long pair = (long long)err.pair_plus_1 - 1, k = err.top_k > 0 ? err.top_k : 1;
+    return kq__fail(KQ_ERR_RANGE,
+                    "kq_backend_sync: an experts call since the last sync had ids[%lld] = %d "
+                    "(token %lld, slot %lld) outside [0, %d); its output rows were set to NaN",
+                    pair, err.id, pair / k, pair % k, err.n_experts);
+}
+
+static kq_status cuda_set_stream(kq_backend *b, void *stream)
+{
+    cuda_state *s = state(b);
+    s->cur = stream ? (cudaStream_t)stream : s->own;
+    return KQ_OK;
+}
+
+static void *cuda_stream(const kq_backend *b) { return (void *)state(b)->cur; }
+
+static kq_status cuda_alloc(kq_backend *b, size_t bytes, void **out)
+{
+    cudaSetDevice(state(b)->device);
+    /* More than the card has cannot succeed: say so without asking (a
+     * failed cudaMalloc also shows as an error under compute-sanitizer). */
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && bytes > total_b) {
+        *out = NULL;
+        return kq__fail(KQ_ERR_NO_MEMORY, "kq_alloc: %zu bytes asked, but %s has %zu in all",
+                        bytes, b->device, total_b);
+    }
+    cudaError_t e = cudaMalloc(out, bytes);
+    if (e != cudaSuccess) {
+        *out = NULL;
+        cudaGetLastError();
+        return kq__fail(KQ_ERR_NO_MEMORY, "kq_alloc: cannot allocate %zu bytes on %s: %s", bytes,
+                        b->device, cudaGetErrorString(e));
+    }
+    return KQ_OK;
+}
+
+static void cuda_free(kq_backend *b, void *p)
+{
+    cudaSetDevice(state(b)->device);
+    cudaFree(p);
+}
+
+static kq_status copy(kq_backend *b, void *dst, const void *src, size_t bytes,
+                      enum cudaMemcpyKind kind, const char *fn)
+{
+    cuda_state *s = state(b);
+    cudaSetDevice(s->device);
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, s->cur);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s->cur);
+    return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
+}
+
+static kq_status cuda_copy_to_device(kq_backend *b, void *dst, const void *src, size_t bytes)
+{
+    return copy(b, dst, src, bytes, cudaMemcpyHostToDevice, "kq_copy_to_device");
+}
+
+static kq_status cuda_copy_to_host(kq_backend *b, void *dst, const void *src, size_t bytes)
+{
+    return copy(b, dst, src, bytes, cudaMemcpyDeviceToHost, "kq_copy_to_host");
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float *y, int64_t m,
+                       int swiglu, const char *fn)
+{
+    cuda_state *s = state(b);
+    const cuda_weights *w = l->impl;
+    cudaSetDevice(s->device);
+    kq_cuda_dense_args a = {w->table, w->n_parts,  w->n_blocks, l->n_rows,       l->n_cols,
+                            x,        y,           m,           swiglu,          w->uniform_type,
+                            s->scratch, 0};
+    pthread_mutex_lock(&s->launch_lock);
+    a.scratch = s->scratch;
+    a.stream_ok = !s->host_weights && w->rows16;
+    cudaError_t e = kq__cuda_dense(&a, s->cur);
+    pthread_mutex_unlock(&s->launch_lock);
+    return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
+}
+
+static kq_status cuda_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                     int64_t m)
+{
+    return dense(b, l, x, y, m, 0, "kq_linear_forward");
+}
+
+static kq_status cuda_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                    int64_t m)
+{
+    return dense(b, l, x, y, m, 1, "kq_linear_forward_swiglu");
+}
+
+static kq_cuda_expert_mat expert_mat(const kq_experts *e)
+{
+    const cuda_weights *w = e->impl;
+    kq_cuda_expert_mat mat = {w->data, (int64_t)e->w.row_size, (int64_t)e->expert_bytes,
+                              e->w.type};
+    return mat;
+}
+
+static kq_status experts(kq_backend *b, const kq_experts *g, const kq_experts *up,
+                         const float *x, int64_t token_stride, int64_t slot_stride,
+                         const int32_t *ids, int64_t m, int64_t top_k, float *y, const char *fn)
+{
+    cuda_state *s = state(b);
+    cudaSetDevice(s->device);
+    kq_cuda_experts_args a = {0};
+    a.w = expert_mat(g);
+    if (up) a.up = expert_mat(up);
+    a.swiglu = up != NULL;
+    a.n_experts = g->n_experts;
+    a.n_rows = g->n_rows;
+    a.n_cols = g->n_cols;
+    a.x = x;
+    a.token_stride = token_stride;
+    a.slot_stride = slot_stride;
+    a.ids = ids;
+    a.m = m;
+    a.top_k = top_k;
+    a.y = y;
+    a.err = s->err;
+    pthread_mutex_lock(&s->launch_lock);
+    a.scratch = s->scratch;
+    cudaError_t e = kq__cuda_experts(&a, s->cur);
+    pthread_mutex_unlock(&s->launch_lock);
+    return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
+}
+
+static kq_status cuda_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
+                                      int64_t token_stride, int64_t slot_stride,
+                                      const int32_t *ids, int64_t m, int64_t top_k, float *y)
+{
+    return experts(b, e, NULL, x, token_stride, slot_stride, ids, m, top_k, y,
+                   "kq_experts_forward");
+}
+
+static kq_status cuda_experts_swiglu(kq_backend *b, const kq_experts *gate, const kq_experts *up,
+                                     const float *x, int64_t token_stride, int64_t slot_stride,
+                                     const int32_t *ids, int64_t m, int64_t top_k, float *y)
+{
+    return experts(b, gate, up, x, token_stride, slot_stride, ids, m, top_k, y,
+                   "kq_experts_forward_swiglu");
+}
+
+static kq_status cuda_ceilings(kq_backend *b, kq_ceilings *out)
+{
+    return kq__cuda_ceilings(state(b)->device, out);
+}
+
+static const kq_backend_ops cuda_ops = {
+    .kind = "cuda",
+    .host_memory = 0,
+    .close = cuda_close,
+    .sync = cuda_sync,
+    .linear_prepare = kq__cuda_linear_prepare,
+    .linear_release = kq__cuda_linear_release,
+    .experts_prepare = kq__cuda_experts_prepare,
+    .experts_release = kq__cuda_experts_release,
+    .linear_forward = cuda_linear_forward,
+    .experts_forward = cuda_experts_forward,
+    .linear_swiglu = cuda_linear_swiglu,
+    .experts_swiglu = cuda_experts_swiglu,
+    .ceilings = cuda_ceilings,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .copy_to_device = cuda_copy_to_device,
+    .copy_to_host = cuda_copy_to_host,
+    .set_stream = cuda_set_stream,
+    .stream = cuda_stream,
+};
+
+static kq_status state_init(cuda_state *s)
+{
+    cudaError_t e;
+    if ((e = cudaStreamCreateWithFlags(&s->own, cudaStreamNonBlocking)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&s->load, cudaStreamNonBlocking)) != cudaSuccess)
+        return kq__cuda_fail(e, "kq_backend_open: creating streams");
+    for (int k = 0; k < KQ_CUDA_RING; k++)
+        if ((e = cudaEventCreateWithFlags(&s->ring_done[k], cudaEventDisableTiming)) != cudaSuccess)
+            return kq__cuda_fail(e, "kq_backend_open: creating events");
+    if ((e = cudaMalloc((void **)&s->err, sizeof *s->err)) != cudaSuccess ||
+        (e = cudaMemset(s->err, 0, sizeof *s->err)) != cudaSuccess ||
+        (e = cudaDeviceSynchronize()) != cudaSuccess)
+        return kq__cuda_fail(e, "kq_backend_open: the error word");
+    s->cur = s->own;
+    return KQ_OK;
+}
 
 kq_status kq__cuda_open(kq_backend *b)
 {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count == 0)
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
         return kq__fail(KQ_ERR_BACKEND, "kq_backend_open: no CUDA device (%s)",
                         e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    }
     if (b->spec.device >= count)
         return kq__fail(KQ_ERR_BACKEND, "kq_backend_open: cuda:%d asked, but only %d device%s",
                         b->spec.device, count, count == 1 ? "" : "s");
@@ -29,9 +267,21 @@ kq_status kq__cuda_open(kq_backend *b)
         return kq__fail(KQ_ERR_BACKEND,
                         "kq_backend_open: cuda:%d (%.120s, sm_%d%d) cannot run this build's code: %s",
                         b->spec.device, prop.name, prop.major, prop.minor, err);
-    snprintf(b->device, sizeof b->device, "%.120s (sm_%d%d)", prop.name, prop.major, prop.minor);
-    return kq__fail(KQ_ERR_UNSUPPORTED,
-                    "kq_backend_open: found %s, but the CUDA kernels are not in this version "
-                    "of kquant yet; use 'cpu'",
-                    b->device);
+    cuda_state *s = calloc(1, sizeof *s);
+    if (!s) return kq__fail(KQ_ERR_NO_MEMORY, "kq_backend_open: out of memory");
+    s->device = b->spec.device;
+    s->host_weights = b->spec.host_weights;
+    pthread_mutex_init(&s->load_lock, NULL);
+    pthread_mutex_init(&s->launch_lock, NULL);
+    b->impl = s;
+    kq_status st = state_init(s);
+    if (st) {
+        cuda_close(b);
+        return st;
+    }
+    b->ops = &cuda_ops;
+    snprintf(b->device, sizeof b->device, "%.100s (sm_%d%d, %.1f GiB)%s", prop.name, prop.major,
+             prop.minor, (double)prop.totalGlobalMem / (1 << 30),
+             s->host_weights ? ", weights in host memory" : "");
+    return KQ_OK;
 }

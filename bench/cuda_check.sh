@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The CUDA backend's checks in one device call: build for the card (sm_90a),
+# then the steps named: tests (the CUDA tests), sanitize (the same under
+# compute-sanitizer memcheck and racecheck), bench (kq bench --backend cuda
+# on the issue's shapes), ncu (a profile of the m = 1 q4_K kernel). Logs go to
+# $OUT (or ./device-out): few files, since the device tool returns at most 8.
+# BENCH_M overrides the bench's m list (default 1,8,16).
+# Usage: bash bench/cuda_check.sh tests sanitize bench
+set -uo pipefail
+out=${OUT:-$PWD/device-out}
+mkdir -p "$out"
+export PATH="$PATH:/usr/local/cuda/bin"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  git log -1 --format='commit %h %s' 2>/dev/null; } | tee "$out/machine.txt"
+t0=$(date +%s)
+cmake -S . -B build-dev -DKQ_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_BUILD_TYPE=Release \
+  >"$out/build.log" 2>&1 &&
+  cmake --build build-dev -j16 --target kq test_backend_cuda test_cuda_linear test_cuda_experts \
+    test_cuda_runtime >>"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+echo "build: $(($(date +%s) - t0)) s"
+tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime"
+for step in "$@"; do
+  case $step in
+  tests)
+    for t in $tests; do
+      s=$(date +%s)
+      build-dev/$t >>"$out/tests.log" 2>&1
+      echo "$t: exit $? in $(($(date +%s) - s)) s: $(grep -E 'passed|SKIP' "$out/tests.log" | tail -1)"
+    done
+    grep -m 20 FAIL "$out/tests.log" ;;
+  sanitize)
+    for tool in memcheck racecheck; do
+      for t in $tests; do
+        (timeout 280 compute-sanitizer --tool $tool --error-exitcode 9 build-dev/$t \
+          >"$out/san-$tool-$t.tmp" 2>&1; echo "exit $?" >>"$out/san-$tool-$t.tmp") &
+      done
+      wait
+      for t in $tests; do
+        echo "== $tool $t" >>"$out/sanitize.log"; cat "$out/san-$tool-$t.tmp" >>"$out/sanitize.log"
+        echo "$tool $t: $(grep -E 'ERROR SUMMARY|passed' "$out/san-$tool-$t.tmp" | tr '\n' ' ') $(tail -1 "$out/san-$tool-$t.tmp")"
+        rm -f "$out/san-$tool-$t.tmp"
+      done
+    done ;;
+  bench)
+    build-dev/kq bench --backend cuda --m ${BENCH_M:-1,8,16} --min-time 0.3 --budget 0 \
+      --shape q4_K:14336x4096 --shape q4_K:4096x14336 --shape q4_K:4096x4096 \
+      --shape q6_K:14336x4096 --shape q6_K:4096x14336 --shape q6_K:4096x4096 \
+      --shape q4_K:768x2048:128/8 --json "$out/bench.json" >"$out/bench.txt" 2>&1
+    echo "kq bench exit $?"; cat "$out/bench.txt" ;;
+  ncu)
+    ncu --target-processes all -k regex:dense_plain --launch-count 3 --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats build-dev/kq bench --backend cuda --m 1 \
+      --min-time 0.05 --budget 0 --shape q4_K:4096x14336 >"$out/ncu.txt" 2>&1
+    grep -E "Throughput|Duration|Occupancy|Bandwidth|dense_plain|Stall|Issued|Eligible|Active Warps|Cycles Per" "$out/ncu.txt" | head -40 ;;
+  esac
+done

@@ -1,0 +1,195 @@
+/* The cuda backend's linear, fused and SwiGLU calls against cpu-ref: every
+ * weight type, K = 256 and 14336 (plus K not a multiple of 256 where the
+ * type allows), odd N, m = 1, 2, 3, 8, 16, 17 (each kernel tier and the
+ * larger-m path), fused parts of mixed types, and x that is not 16-byte
+ * aligned (the simple path). Tolerances: cuda_testutil.h (float x for
+ * f32/f16/bf16, mixed types and unaligned x; int8 x otherwise). */
+#include "cuda_testutil.h"
+
+typedef struct ctx {
+    kq_backend *gpu, *ref;
+} ctx;
+
+/* One weight made of parts (each a kt_weight of K columns), loaded on both
+ * backends and run for each m. */
+typedef struct fused {
+    int n;
+    kt_weight w[8];
+    int64_t rows, k;
+    float *deq; /* all parts' rows, stacked */
+} fused;
+
+static int fused_make(fused *f, const int *types, const int64_t *rows, int n, int64_t k)
+{
+    memset(f, 0, sizeof *f);
+    f->k = k;
+    for (int i = 0; i < n; i++) {
+        if (kt_weight_make(&f->w[i], types[i], rows[i], k) != 0) return -1;
+        f->n = i + 1;
+        f->rows += rows[i];
+    }
+    f->deq = malloc((size_t)(f->rows * k) * sizeof *f->deq);
+    if (!f->deq) return -1;
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(f->deq + at * k, f->w[i].deq, (size_t)(rows[i] * k) * sizeof *f->deq);
+        at += rows[i];
+    }
+    return 0;
+}
+
+static void fused_free(fused *f)
+{
+    for (int i = 0; i < f->n; i++) kt_weight_free(&f->w[i]);
+    free(f->deq);
+}
+
+static kq_linear *fused_load(kq_backend *b, const fused *f)
+{
+    kq_part p[8];
+    for (int i = 0; i < f->n; i++)
+        p[i] = (kq_part){f->w[i].type, f->w[i].bytes, f->w[i].nbytes, f->w[i].n_rows};
+    kq_linear *l = NULL;
+    if (!KT_OK(kq_linear_load_fused(b, p, f->n, f->k, &l))) return NULL;
+    return l;
+}
+
+/* x_off floats in front of x on the device: 1 makes x 4-byte aligned only. */
+static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, kq_linear *lr,
+                     int64_t m, int swiglu, int x_off)
+{
+    int64_t k = f->k, n = f->rows, ny = swiglu ? n / 2 : n;
+    float *x = malloc((size_t)(m * k + x_off) * sizeof *x);
+    float *want = malloc((size_t)(m * ny) * sizeof *want);
+    double *dot = malloc((size_t)(m * n) * sizeof *dot), *abs = malloc((size_t)(m * n) * sizeof *abs);
+    double *tol = malloc((size_t)(m * ny) * sizeof *tol);
+    float *dx = NULL, *dy = NULL, *got = NULL;
+    char what[160];
+    snprintf(what, sizeof what, "%s %s N=%lld K=%lld m=%lld%s", label, swiglu ? "swiglu" : "linear",
+             (long long)n, (long long)k, (long long)m, x_off ? " (x unaligned)" : "");
+    if (!KT_CHECK(x && want && dot && abs && tol, "%s: host memory", what)) goto done;
+    kt_fill_normal(x, m * k + x_off, 1.0f);
+    const float *xh = x + x_off;
+    kt_poison(want, m * ny);
+    if (!KT_OK(swiglu ? kq_linear_forward_swiglu(c->ref, lr, xh, want, m)
+                      : kq_linear_forward(c->ref, lr, xh, want, m)))
+        goto done;
+    kc_ref(f->deq, n, k, xh, k, m, dot, abs);
+    /* Which kernel runs: int8 x for one quant type and aligned x, except
+     * m = 2..4, which have only the float-x kernel (matvec.cu) unless the
+     * shared-memory streaming kernel takes the call (stream_gemv.cu: K-quant
+     * rows of a multiple of 16 bytes, m <= 4, not SwiGLU). */
+    int t0 = f->w[0].type;
+    int64_t kb = t0 == KQ_TYPE_Q4_K ? 144 : t0 == KQ_TYPE_Q5_K ? 176 : t0 == KQ_TYPE_Q6_K ? 210 : 0;
+    int streamed = !swiglu && kb > 0 && (k / 256 * kb) % 16 == 0;
+    int q8 = x_off == 0 && kc_is_quant(t0) && (streamed || !(m >= 2 && m <= 4));
+    for (int i = 1; i < f->n; i++) q8 &= f->w[i].type == t0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < n; r++) {
+            double want_r = swiglu ? dot[i * n + r] : want[i * ny + r];
+            abs[i * n + r] = q8 ? kc_q8_tol(f->deq + r * k, xh + i * k, k, want_r)
+                                : kc_sum_tol(k, abs[i * n + r], want_r);
+        }
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < ny; r++)
+            tol[i * ny + r] = !swiglu ? abs[i * n + r]
+                                      : kc_swiglu_tol(dot[i * n + r], dot[i * n + ny + r],
+                                                      abs[i * n + r], abs[i * n + ny + r]);
+    dx = kc_upload(c->gpu, x, m * k + x_off);
+    dy = kc_poisoned(c->gpu, m * ny);
+    if (!KT_CHECK(dx && dy, "%s: device buffers: %s", what, kq_last_error())) goto done;
+    if (!KT_OK(swiglu ? kq_linear_forward_swiglu(c->gpu, lg, dx + x_off, dy, m)
+                      : kq_linear_forward(c->gpu, lg, dx + x_off, dy, m)))
+        goto done;
+    if (!KT_OK(kq_backend_sync(c->gpu))) goto done;
+    got = kc_download(c->gpu, dy, m * ny);
+    if (KT_CHECK(got != NULL, "%s: download: %s", what, kq_last_error()))
+        kc_compare(what, got, want, tol, m * ny);
+done:
+    kq_free(c->gpu, dx);
+    kq_free(c->gpu, dy);
+    free(x);
+    free(want);
+    free(dot);
+    free(abs);
+    free(tol);
+    free(got);
+}
+
+static void run_fused(ctx *c, const char *label, const int *types, const int64_t *rows, int n,
+                      int64_t k, const int64_t *ms, int n_m, int swiglu, int x_off)
+{
+    fused f;
+    if (!KT_CHECK(fused_make(&f, types, rows, n, k) == 0, "%s: making weights", label)) {
+        fused_free(&f);
+        return;
+    }
+    kq_linear *lg = fused_load(c->gpu, &f), *lr = fused_load(c->ref, &f);
+    if (lg && lr)
+        for (int i = 0; i < n_m; i++) run_case(c, label, &f, lg, lr, ms[i], swiglu, x_off);
+    kq_linear_free(lg);
+    kq_linear_free(lr);
+    fused_free(&f);
+}
+
+static int64_t odd_in(int64_t lo, int64_t hi) { return kt_range(lo, hi) | 1; }
+
+static void test_type(ctx *c, int type)
+{
+    static const int64_t ms[] = {1, 2, 3, 8, 16, 17};
+    const int n_m = (int)(sizeof ms / sizeof ms[0]);
+    int64_t be = kq_type_block_elems(type);
+    int64_t ks[3] = {256, 14336, be == 1 ? 37 : be == 32 ? 96 : 512};
+    const char *name = kq_type_name(type);
+    for (int ki = 0; ki < 3; ki++) {
+        int64_t k = ks[ki];
+        int64_t n = k > 4096 ? odd_in(9, 21) : odd_in(33, 99);
+        run_fused(c, name, &type, &n, 1, k, ms, n_m, 0, 0);
+        int64_t h2 = 2 * (k > 4096 ? odd_in(5, 11) : odd_in(17, 49));
+        run_fused(c, name, &type, &h2, 1, k, ms, n_m, 1, 0);
+    }
+}
+
+static void test_fused(ctx *c)
+{
+    static const int64_t ms[] = {1, 5, 16, 17};
+    const int n_m = (int)(sizeof ms / sizeof ms[0]);
+    /* Four parts of four types (a float one among them), odd row counts. */
+    int t4[] = {KQ_TYPE_Q4_K, KQ_TYPE_Q6_K, KQ_TYPE_F16, KQ_TYPE_Q8_0};
+    int64_t r4[] = {7, 9, 5, 3};
+    run_fused(c, "fused q4_K+q6_K+f16+q8_0", t4, r4, 4, 512, ms, n_m, 0, 0);
+    int t3[] = {KQ_TYPE_Q5_K, KQ_TYPE_Q4_0, KQ_TYPE_Q4_K};
+    int64_t r3[] = {33, 1, 14};
+    run_fused(c, "fused q5_K+q4_0+q4_K", t3, r3, 3, 14336, ms, n_m, 0, 0);
+    /* SwiGLU: gate and up of different types (the general path), and of one
+     * type split over parts so gate and up rows come from different parts. */
+    int tg[] = {KQ_TYPE_Q4_K, KQ_TYPE_Q6_K};
+    int64_t rg[] = {19, 19};
+    run_fused(c, "swiglu gate q4_K, up q6_K", tg, rg, 2, 1024, ms, n_m, 1, 0);
+    int ts[] = {KQ_TYPE_Q4_K, KQ_TYPE_Q4_K, KQ_TYPE_Q4_K};
+    int64_t rs[] = {6, 15, 21};
+    run_fused(c, "swiglu q4_K in 3 parts", ts, rs, 3, 2048, ms, n_m, 1, 0);
+    /* x not 16-byte aligned: every type through the simple path. */
+    int tu[] = {KQ_TYPE_Q4_K, KQ_TYPE_Q6_K, KQ_TYPE_Q4_0};
+    int64_t ru[] = {5, 7, 3};
+    run_fused(c, "unaligned x", tu, ru, 3, 512, ms, n_m, 0, 1);
+    run_fused(c, "unaligned x", tu, ru, 2, 512, ms, n_m, 1, 1);
+}
+
+int main(int argc, char **argv)
+{
+    kt_init("test_cuda_linear");
+    ctx c = {0};
+    int rc = kc_open("cuda", &c.gpu);
+    if (rc) return rc;
+    if (!KT_OK(kq_backend_open("cpu-ref", &c.ref))) return kt_finish();
+    printf("device: %s\n", kq_backend_device(c.gpu));
+    const char *only = argc > 1 ? argv[1] : NULL;
+    for (int i = 0; i < kt_n_weight_types; i++)
+        if (!only || strcmp(only, kq_type_name(kt_weight_types[i])) == 0)
+            test_type(&c, kt_weight_types[i]);
+    if (!only || strcmp(only, "fused") == 0) test_fused(&c);
+    kq_backend_close(c.gpu);
+    kq_backend_close(c.ref);
+    return kt_finish();
+}
