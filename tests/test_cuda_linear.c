@@ -75,14 +75,10 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
                       : kq_linear_forward(c->ref, lr, xh, want, m)))
         goto done;
     kc_ref(f->deq, n, k, xh, k, m, dot, abs);
-    /* Which kernel runs: int8 x for one quant type and aligned x, except
-     * m = 2..4, which have only the float-x kernel (matvec.cu) unless the
-     * shared-memory streaming kernel takes the call (stream_gemv.cu: K-quant
-     * rows of a multiple of 16 bytes, m <= 4, not SwiGLU). */
+    /* Which kernel runs: int8 x for one quant type and aligned x (every m),
+     * float x for mixed types, float weights and unaligned x. */
     int t0 = f->w[0].type;
-    int64_t kb = t0 == KQ_TYPE_Q4_K ? 144 : t0 == KQ_TYPE_Q5_K ? 176 : t0 == KQ_TYPE_Q6_K ? 210 : 0;
-    int streamed = !swiglu && kb > 0 && (k / 256 * kb) % 16 == 0;
-    int q8 = x_off == 0 && kc_is_quant(t0) && (streamed || !(m >= 2 && m <= 4));
+    int q8 = x_off == 0 && kc_is_quant(t0);
     for (int i = 1; i < f->n; i++) q8 &= f->w[i].type == t0;
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < n; r++) {

@@ -17,7 +17,7 @@
 //   eight dp4a per row and x row. Chosen by measurement: float x with the
 //   same loads ran q4_K 14336x4096 m = 1 in 44 us on the H200, this 26 us,
 //   and float x costs 8 FMAs per weight at m = 8 against two dp4a.
-// - Mixed types, f32/f16/bf16, m = 2..4 and unaligned x keep x in float
+// - Mixed types, f32/f16/bf16 and unaligned x keep x in float
 //   (8 values per lane, or one element at a time through deq1).
 // Expert ids are device memory: every block checks its pair's id; a bad id
 // makes the pair's blocks write NaN to its output rows and read nothing,
@@ -628,8 +628,16 @@ extern "C" cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t 
                                          KQ_CUDA_SWIGLU_PER_BLOCK)
                             : (unsigned)a->n_blocks;
     if (a->m == 1) return launch_dense<1>(a, t, vec, gx, s);
-    if (a->m == 2) return launch_dense_any<2>(a, vec, gx, s);
-    if (a->m <= 4) return launch_dense_any<4>(a, vec, gx, s);
+    if (a->m <= 4) {
+        // One quant type and aligned x (SwiGLU, q4_0, q8_0, q6_K rows the
+        // streaming kernel does not take): int8 x through the m <= 8 kernel,
+        // rather than float x, which cost 8 FMAs per weight per row (SwiGLU
+        // q4_K 28672x4096 at m = 4 took 131 us on float x, more than m = 8's
+        // 94 us on int8 x).
+        bool q8 = t == T_Q4_K || t == T_Q5_K || t == T_Q6_K || t == T_Q4_0 || t == T_Q8_0;
+        if (vec && a->scratch && q8) return launch_dense<8>(a, t, vec, gx, s);
+        return a->m == 2 ? launch_dense_any<2>(a, vec, gx, s) : launch_dense_any<4>(a, vec, gx, s);
+    }
     if (a->m <= 8) return launch_dense<8>(a, t, vec, gx, s);
     return launch_dense<16>(a, t, vec, gx, s);
 }
