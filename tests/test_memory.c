@@ -19,14 +19,6 @@
 #define KT_ASAN 0
 #endif
 
-#define EXPECT(call, status, text)                                                          \
-    do {                                                                                    \
-        kq_status st_ = (call);                                                             \
-        KT_CHECK(st_ == (status) && strstr(kq_last_error(), (text)),                         \
-                 "%s: got %s '%s', want %s with '%s'", #call, kq_status_name(st_),          \
-                 kq_last_error(), kq_status_name(status), text);                            \
-    } while (0)
-
 static void round_trip(kq_backend *b, const char *spec)
 {
     size_t n = (size_t)kt_range(1, 100000);
@@ -90,22 +82,22 @@ static void misuse(kq_backend *b)
 {
     void *p = (void *)1;
     char buf[8];
-    EXPECT(kq_alloc(b, 0, &p), KQ_ERR_INVALID_ARG, "bytes = 0");
+    KT_EXPECT(kq_alloc(b, 0, &p), KQ_ERR_INVALID_ARG, "bytes = 0");
     KT_CHECK(p == NULL, "out cleared on failure");
-    EXPECT(kq_alloc(NULL, 8, &p), KQ_ERR_INVALID_ARG, "backend is NULL");
-    EXPECT(kq_alloc(b, 8, NULL), KQ_ERR_INVALID_ARG, "out is NULL");
-    EXPECT(kq_alloc(b, SIZE_MAX, &p), KQ_ERR_INVALID_ARG, "too large");
+    KT_EXPECT(kq_alloc(NULL, 8, &p), KQ_ERR_INVALID_ARG, "backend is NULL");
+    KT_EXPECT(kq_alloc(b, 8, NULL), KQ_ERR_INVALID_ARG, "out is NULL");
+    KT_EXPECT(kq_alloc(b, SIZE_MAX, &p), KQ_ERR_INVALID_ARG, "too large");
 #if !KT_ASAN
     /* AddressSanitizer stops the process on an allocation this large
      * instead of returning NULL, so this case runs only without it. */
-    EXPECT(kq_alloc(b, SIZE_MAX / 2, &p), KQ_ERR_NO_MEMORY, "cannot allocate");
+    KT_EXPECT(kq_alloc(b, SIZE_MAX / 2, &p), KQ_ERR_NO_MEMORY, "cannot allocate");
 #endif
-    EXPECT(kq_copy_to_device(b, NULL, buf, 8), KQ_ERR_INVALID_ARG, "dst is NULL");
-    EXPECT(kq_copy_to_host(b, buf, NULL, 8), KQ_ERR_INVALID_ARG, "src is NULL");
-    EXPECT(kq_copy_to_host(NULL, buf, buf, 8), KQ_ERR_INVALID_ARG, "backend is NULL");
+    KT_EXPECT(kq_copy_to_device(b, NULL, buf, 8), KQ_ERR_INVALID_ARG, "dst is NULL");
+    KT_EXPECT(kq_copy_to_host(b, buf, NULL, 8), KQ_ERR_INVALID_ARG, "src is NULL");
+    KT_EXPECT(kq_copy_to_host(NULL, buf, buf, 8), KQ_ERR_INVALID_ARG, "backend is NULL");
     KT_CHECK(kq_copy_to_device(b, NULL, NULL, 0) == KQ_OK, "0 bytes is a no-op");
-    EXPECT(kq_backend_set_stream(b, NULL), KQ_ERR_UNSUPPORTED, "CUDA only");
-    EXPECT(kq_backend_set_stream(NULL, NULL), KQ_ERR_INVALID_ARG, "backend is NULL");
+    KT_EXPECT(kq_backend_set_stream(b, NULL), KQ_ERR_UNSUPPORTED, "CUDA only");
+    KT_EXPECT(kq_backend_set_stream(NULL, NULL), KQ_ERR_INVALID_ARG, "backend is NULL");
     KT_CHECK(kq_backend_stream(b) == NULL && kq_backend_stream(NULL) == NULL,
              "CPU backends have no stream");
 }

@@ -4,7 +4,6 @@
  * Fast backends are compared with cpu-ref by their own tests. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "testutil.h"
 
@@ -134,14 +133,6 @@ static void experts_case(kq_backend *b, int gate_type, int up_type, int per_slot
     kt_weight_free(&wu);
 }
 
-#define EXPECT(call, status, text)                                                          \
-    do {                                                                                    \
-        kq_status st_ = (call);                                                             \
-        KT_CHECK(st_ == (status) && strstr(kq_last_error(), (text)),                         \
-                 "%s: got %s '%s', want %s with '%s'", #call, kq_status_name(st_),          \
-                 kq_last_error(), kq_status_name(status), text);                            \
-    } while (0)
-
 /* What each call refuses, and that its message says why. */
 static void misuse(kq_backend *b)
 {
@@ -156,22 +147,22 @@ static void misuse(kq_backend *b)
     KT_OK(kq_linear_load(b, KQ_TYPE_Q8_0, w3.bytes, w3.nbytes, 3, 64, &odd));
     KT_OK(kq_experts_load(b, KQ_TYPE_Q8_0, w4.bytes, w4.nbytes, 2, 4, 64, &e2));
     KT_OK(kq_experts_load(b, KQ_TYPE_Q8_0, w4.bytes, w4.nbytes, 4, 2, 64, &e4));
-    EXPECT(kq_linear_forward_swiglu(b, odd, x, y, 1), KQ_ERR_INVALID_ARG, "3 rows");
-    EXPECT(kq_linear_forward_swiglu(b, NULL, x, y, 1), KQ_ERR_INVALID_ARG, "linear is NULL");
-    EXPECT(kq_linear_forward_swiglu(NULL, odd, x, y, 1), KQ_ERR_INVALID_ARG, "backend is NULL");
-    EXPECT(kq_experts_forward_swiglu(b, e2, e4, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
+    KT_EXPECT(kq_linear_forward_swiglu(b, odd, x, y, 1), KQ_ERR_INVALID_ARG, "3 rows");
+    KT_EXPECT(kq_linear_forward_swiglu(b, NULL, x, y, 1), KQ_ERR_INVALID_ARG, "linear is NULL");
+    KT_EXPECT(kq_linear_forward_swiglu(NULL, odd, x, y, 1), KQ_ERR_INVALID_ARG, "backend is NULL");
+    KT_EXPECT(kq_experts_forward_swiglu(b, e2, e4, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
            "must match");
-    EXPECT(kq_experts_forward_swiglu(b, e2, NULL, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
+    KT_EXPECT(kq_experts_forward_swiglu(b, e2, NULL, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
            "up is NULL");
-    EXPECT(kq_experts_forward_swiglu(b, NULL, e2, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
+    KT_EXPECT(kq_experts_forward_swiglu(b, NULL, e2, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
            "experts is NULL");
     ids[1] = 7;
-    EXPECT(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 1, 2, y), KQ_ERR_RANGE,
+    KT_EXPECT(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 1, 2, y), KQ_ERR_RANGE,
            "ids[1]");
     ids[1] = 1;
-    EXPECT(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 1, 3, y), KQ_ERR_INVALID_ARG,
+    KT_EXPECT(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 1, 3, y), KQ_ERR_INVALID_ARG,
            "top_k = 3");
-    EXPECT(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 1, 2, x), KQ_ERR_INVALID_ARG,
+    KT_EXPECT(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 1, 2, x), KQ_ERR_INVALID_ARG,
            "overlaps");
     KT_CHECK(kq_experts_forward_swiglu(b, e2, e2, x, 64, 0, ids, 0, 2, NULL) == KQ_OK,
              "m = 0 is a no-op: %s", kq_last_error());

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "kquant.h"
 
@@ -30,6 +31,14 @@ int kt_check(int ok, const char *file, int line, const char *fmt, ...)
 #define KT_CHECK(cond, ...) kt_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 /* Checks a status is KQ_OK, printing kq_last_error() if not. */
 #define KT_OK(call) KT_CHECK((call) == KQ_OK, "%s failed: %s", #call, kq_last_error())
+/* Checks a call fails with `want` and a message containing `needle`. */
+#define KT_EXPECT(call, want, needle)                                                       \
+    do {                                                                                    \
+        kq_status kt_st_ = (call);                                                          \
+        KT_CHECK(kt_st_ == (want) && strstr(kq_last_error(), (needle)) != NULL,             \
+                 "%s: got %s '%s', want %s with '%s'", #call, kq_status_name(kt_st_),       \
+                 kq_last_error(), kq_status_name(want), (needle));                          \
+    } while (0)
 
 /* Prints "NAME: N passed, N failed" and returns the process exit status. */
 int kt_finish(void);
