@@ -33,6 +33,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "xquant.cuh"
 
 namespace kqc {
 namespace {
@@ -453,33 +454,17 @@ quantize_x(const float *x, int64_t ts, int64_t ss, int64_t per, int64_t row0, in
     int64_t src = row0 + r;
     const float *xr = x + (src / per) * ts + (src % per) * ss;
     bool in = k0 < K;  // K is a multiple of 32: a block is all in or all out
-    float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
-    if (in) {
-        lo = __ldg(reinterpret_cast<const float4 *>(xr + k0));
-        hi = __ldg(reinterpret_cast<const float4 *>(xr + k0) + 1);
-    }
-    float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-    float amax = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    float v[8];
+    xq_load8(xr + k0, in, v);
+    float amax = xq_block_amax(v);
     if (!in) return;
-    float dd = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    uint32_t pk[2] = {0, 0};
-    int qsum = 0;
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        int qi = __float2int_rn(v[i] * id);
-        qi = qi > 127 ? 127 : (qi < -127 ? -127 : qi);
-        qsum += qi;
-        pk[i >> 2] |= (uint32_t)(qi & 0xff) << (8 * (i & 3));
-    }
+    uint32_t pk[2];
+    int qsum = xq_pack8(v, amax, pk);
     // Two lanes per 16 values, both in (the lanes of a 32-block all are).
     qsum += __shfl_xor_sync(3u << (lane & ~1), qsum, 1);
     *reinterpret_cast<uint2 *>(q + r * K + k0) = make_uint2(pk[0], pk[1]);
     if ((lane & 1) == 0) sum[r * (K / 16) + (k0 >> 4)] = qsum;
-    if ((lane & 3) == 0) d[r * (K / 32) + (k0 >> 5)] = dd;
+    if ((lane & 3) == 0) d[r * (K / 32) + (k0 >> 5)] = amax / 127.0f;
 }
 
 cudaError_t quantize(const float *x, int64_t ts, int64_t ss, int64_t per, int64_t row0,

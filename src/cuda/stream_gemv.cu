@@ -31,6 +31,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "xquant.cuh"
 
 namespace kqc {
 namespace {
@@ -219,28 +220,12 @@ __device__ __forceinline__ void quantize_shared(const float *x, int64_t K, int8_
     const int lane = threadIdx.x & 31;
     for (int64_t k0 = 8 * (int64_t)threadIdx.x; k0 - 8 * lane < K; k0 += 8 * kThreads) {
         bool in = k0 < K;  // K is a multiple of 256: a warp is all in or all out
-        float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
-        if (in) {
-            lo = __ldg(reinterpret_cast<const float4 *>(x + k0));
-            hi = __ldg(reinterpret_cast<const float4 *>(x + k0) + 1);
-        }
-        float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-        float amax = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+        float v[8];
+        xq_load8(x + k0, in, v);
+        float amax = xq_block_amax(v);
         if (!in) continue;
-        float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        uint32_t pk[2] = {0, 0};
-        int qsum = 0;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            int qi = __float2int_rn(v[i] * id);
-            qi = qi > 127 ? 127 : (qi < -127 ? -127 : qi);
-            qsum += qi;
-            pk[i >> 2] |= (uint32_t)(qi & 0xff) << (8 * (i & 3));
-        }
+        uint32_t pk[2];
+        int qsum = xq_pack8(v, amax, pk);
         qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);  // two lanes per 16 values
         *reinterpret_cast<uint2 *>(q + k0) = make_uint2(pk[0], pk[1]);
         if ((lane & 1) == 0) sum[k0 >> 4] = qsum;

@@ -1,0 +1,55 @@
+// Activations to int8, one scale per 32 values: shared by quantize_x
+// (matvec.cu) and the streaming kernel's quantizer in shared memory
+// (stream_gemv.cu), so that both write the same bytes. A lane holds 8
+// consecutive values and four lanes a 32-value block:
+// d = max|x| / 127, q = round-to-nearest-even(x / d), clamped to +-127.
+#ifndef KQ_CUDA_XQUANT_CUH
+#define KQ_CUDA_XQUANT_CUH
+
+#include <cstdint>
+
+namespace kqc {
+
+// The lane's 8 values at p (16-byte aligned), zeros when it is past K.
+__device__ __forceinline__ void xq_load8(const float *p, bool in, float v[8])
+{
+    float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = lo;
+    if (in) {
+        lo = __ldg(reinterpret_cast<const float4 *>(p));
+        hi = __ldg(reinterpret_cast<const float4 *>(p) + 1);
+    }
+    v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
+    v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+}
+
+// The max |x| of the lane's 32-value block, agreed by its four lanes through
+// shuffles: every lane of the warp must call it.
+__device__ __forceinline__ float xq_block_amax(const float v[8])
+{
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    return fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+}
+
+// The lane's 8 values as int8 against the block's max, packed little-endian
+// into pk; returns their sum (the min and offset terms of the k-quants).
+__device__ __forceinline__ int xq_pack8(const float v[8], float amax, uint32_t pk[2])
+{
+    float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int qsum = 0;
+    pk[0] = pk[1] = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        int qi = __float2int_rn(v[i] * id);
+        qi = qi > 127 ? 127 : (qi < -127 ? -127 : qi);
+        qsum += qi;
+        pk[i >> 2] |= (uint32_t)(qi & 0xff) << (8 * (i & 3));
+    }
+    return qsum;
+}
+
+}  // namespace kqc
+
+#endif
