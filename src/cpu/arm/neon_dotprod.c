@@ -6,8 +6,7 @@
 #define KQ_NEON_DOTPROD 1
 #define KQ_NEON_LABEL "neon-dotprod"
 #include "neon_q4_0.h"
-#include "neon_q4_k.h"
-#include "neon_q5_k.h"
+#include "neon_q4_k_q5_k.h"
 #include "neon_q6_k.h"
 #include "neon_q8_0.h"
 #include "neon_table.h"
