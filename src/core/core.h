@@ -119,5 +119,13 @@ int kq__profile_enabled(void);
 double kq__now_seconds(void);
 void kq__profile_record(const char *op, const char *type, int64_t n, int64_t k,
                         int64_t experts, int64_t top_k, int64_t m, double seconds);
+/* Around one timed call: start drains the backend so the time is the
+ * call's own (returns the sync's status, sets *t0); stop drains it again
+ * and, when the call and both syncs went well, records the time under the
+ * op's key. stop returns the first failure, else KQ_OK. */
+kq_status kq__profile_start(kq_backend *b, double *t0);
+kq_status kq__profile_stop(kq_backend *b, kq_status st, double t0, const char *op,
+                           const char *type, int64_t n, int64_t k, int64_t experts,
+                           int64_t top_k, int64_t m);
 
 #endif

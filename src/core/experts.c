@@ -186,15 +186,12 @@ kq_status kq_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
     if (!kq__profile_enabled())
         return b->ops->experts_forward(b, e, x, token_stride, slot_stride, ids, m, top_k, y);
 
-    st = kq_backend_sync(b);
-    double t0 = kq__now_seconds();
+    double t0;
+    st = kq__profile_start(b, &t0);
     if (st == KQ_OK)
         st = b->ops->experts_forward(b, e, x, token_stride, slot_stride, ids, m, top_k, y);
-    if (st == KQ_OK) st = kq_backend_sync(b);
-    if (st == KQ_OK)
-        kq__profile_record("experts", e->w.traits->name, e->n_rows, e->n_cols, e->n_experts, top_k,
-                           m, kq__now_seconds() - t0);
-    return st;
+    return kq__profile_stop(b, st, t0, "experts", e->w.traits->name, e->n_rows, e->n_cols,
+                            e->n_experts, top_k, m);
 }
 
 kq_status kq_experts_forward_swiglu(kq_backend *b, const kq_experts *gate, const kq_experts *up,
@@ -224,15 +221,12 @@ kq_status kq_experts_forward_swiglu(kq_backend *b, const kq_experts *gate, const
     if (!kq__profile_enabled())
         return b->ops->experts_swiglu(b, gate, up, x, token_stride, slot_stride, ids, m, top_k, y);
 
-    st = kq_backend_sync(b);
-    double t0 = kq__now_seconds();
+    double t0;
+    st = kq__profile_start(b, &t0);
     if (st == KQ_OK)
         st = b->ops->experts_swiglu(b, gate, up, x, token_stride, slot_stride, ids, m, top_k, y);
-    if (st == KQ_OK) st = kq_backend_sync(b);
     char label[64];
     snprintf(label, sizeof label, "%s+%s", gate->w.traits->name, up->w.traits->name);
-    if (st == KQ_OK)
-        kq__profile_record("experts_swiglu", label, up->n_rows, up->n_cols, up->n_experts, top_k,
-                           m, kq__now_seconds() - t0);
-    return st;
+    return kq__profile_stop(b, st, t0, "experts_swiglu", label, up->n_rows, up->n_cols,
+                            up->n_experts, top_k, m);
 }

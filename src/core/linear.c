@@ -224,16 +224,13 @@ kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const float *x, f
     if (st || skip) return st;
     if (!kq__profile_enabled()) return b->ops->linear_forward(b, l, x, y, m);
 
-    st = kq_backend_sync(b);
-    double t0 = kq__now_seconds();
+    double t0;
+    st = kq__profile_start(b, &t0);
     if (st == KQ_OK) st = b->ops->linear_forward(b, l, x, y, m);
-    if (st == KQ_OK) st = kq_backend_sync(b);
     char label[160];
     type_label(l, label, sizeof label);
-    if (st == KQ_OK)
-        kq__profile_record(l->n_parts > 1 ? "fused" : "linear", label, l->n_rows, l->n_cols, 0, 0,
-                           m, kq__now_seconds() - t0);
-    return st;
+    return kq__profile_stop(b, st, t0, l->n_parts > 1 ? "fused" : "linear", label, l->n_rows,
+                            l->n_cols, 0, 0, m);
 }
 
 kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
@@ -254,14 +251,10 @@ kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *l, const floa
         return kq__fail(KQ_ERR_UNSUPPORTED, "%s: backend '%s' has no SwiGLU kernel", fn, b->name);
     if (!kq__profile_enabled()) return b->ops->linear_swiglu(b, l, x, y, m);
 
-    st = kq_backend_sync(b);
-    double t0 = kq__now_seconds();
+    double t0;
+    st = kq__profile_start(b, &t0);
     if (st == KQ_OK) st = b->ops->linear_swiglu(b, l, x, y, m);
-    if (st == KQ_OK) st = kq_backend_sync(b);
     char label[160];
     type_label(l, label, sizeof label);
-    if (st == KQ_OK)
-        kq__profile_record("swiglu", label, l->n_rows, l->n_cols, 0, 0, m,
-                           kq__now_seconds() - t0);
-    return st;
+    return kq__profile_stop(b, st, t0, "swiglu", label, l->n_rows, l->n_cols, 0, 0, m);
 }

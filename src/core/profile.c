@@ -86,14 +86,14 @@ static void print_summary(void)
 {
     pthread_mutex_lock(&g_lock);
     fprintf(stderr, "kquant profile (KQ_PROFILE=1): %zu op/shape groups\n", g_count);
-    fprintf(stderr, "%-8s %-14s %7s %7s %9s %6s %8s %11s %11s %11s\n", "op", "type", "N", "K",
+    fprintf(stderr, "%-14s %-14s %7s %7s %9s %6s %8s %11s %11s %11s\n", "op", "type", "N", "K",
             "E/top_k", "m", "calls", "total ms", "mean us", "min us");
     for (size_t i = 0; i < g_count; i++) {
         const prof_entry *e = &g_entries[i];
         char ek[32] = "-";
         if (e->experts) snprintf(ek, sizeof ek, "%lld/%lld", (long long)e->experts,
                                  (long long)e->top_k);
-        fprintf(stderr, "%-8s %-14s %7lld %7lld %9s %6lld %8ld %11.3f %11.2f %11.2f\n", e->op,
+        fprintf(stderr, "%-14s %-14s %7lld %7lld %9s %6lld %8ld %11.3f %11.2f %11.2f\n", e->op,
                 e->type, (long long)e->n, (long long)e->k, ek, (long long)e->m, e->calls,
                 e->total * 1e3, e->total / (double)e->calls * 1e6, e->min * 1e6);
     }
@@ -101,4 +101,20 @@ static void print_summary(void)
     g_entries = NULL;
     g_count = g_cap = 0;
     pthread_mutex_unlock(&g_lock);
+}
+
+kq_status kq__profile_start(kq_backend *b, double *t0)
+{
+    kq_status st = kq_backend_sync(b);
+    *t0 = kq__now_seconds();
+    return st;
+}
+
+kq_status kq__profile_stop(kq_backend *b, kq_status st, double t0, const char *op,
+                           const char *type, int64_t n, int64_t k, int64_t experts,
+                           int64_t top_k, int64_t m)
+{
+    if (st == KQ_OK) st = kq_backend_sync(b);
+    if (st == KQ_OK) kq__profile_record(op, type, n, k, experts, top_k, m, kq__now_seconds() - t0);
+    return st;
 }
