@@ -30,7 +30,9 @@ static void usage(FILE *f)
             "  grouped by shape.\n"
             "options:\n"
             "  --backend cpu|cpu-ref|cuda|all  backends to time (repeatable; default: every\n"
-            "                          one that opens here except cpu-ref, the reference)\n"
+            "                          one that opens here except cpu-ref, the reference);\n"
+            "                          a spec with options times that backend as given, e.g.\n"
+            "                          cuda:gemm=off beside cuda for both sides of the GEMM\n"
             "  --m 1,2,4,8,16,64,512   batch sizes (tokens per call)\n"
             "  --shape TYPE:NxK[:E/TOPK]  time this op alone (repeatable), e.g.\n"
             "                          q4_K:14336x4096 or q4_K:768x2048:128/8\n"
@@ -77,7 +79,12 @@ static int add_backend(bench_options *o, const char *name)
             if (add_backend(o, all[i])) return -1;
         return 0;
     }
-    if (strcmp(name, "cpu") && strcmp(name, "cpu-ref") && strcmp(name, "cuda")) return -1;
+    /* A kind, or a kind with options (cuda:gemm=off): a spec of its own. */
+    size_t kind = strcspn(name, ":");
+    if (strncmp(name, "cpu", kind) && strncmp(name, "cpu-ref", kind) && strncmp(name, "cuda", kind))
+        return -1;
+    if (kind != 3 && kind != 4 && kind != 7) return -1;
+    if (strlen(name) >= sizeof o->backends[0]) return -1;
     for (int i = 0; i < o->n_backends; i++)
         if (!strcmp(o->backends[i], name)) return 0;
     if (o->n_backends == 8) return -1;
@@ -117,7 +124,7 @@ static int parse_args(int argc, char **argv, bench_options *o)
         if (!strcmp(a, "--backend")) {
             named_all |= !strcmp(v, "all");
             if (add_backend(o, v)) {
-                fprintf(stderr, "kq bench: --backend '%s': expected cpu, cpu-ref, cuda or all\n", v);
+                fprintf(stderr, "kq bench: --backend '%s': expected cpu, cpu-ref, cuda, all or a spec such as cuda:gemm=off\n", v);
                 return -1;
             }
         } else if (!strcmp(a, "--m")) {
@@ -174,7 +181,7 @@ bad:
 
 static void backend_spec(const bench_options *o, const char *name, char *spec, size_t cap)
 {
-    if (o->threads && strcmp(name, "cuda"))
+    if (o->threads && strncmp(name, "cuda", 4) && !strchr(name, ':'))
         snprintf(spec, cap, "%s:threads=%d", name, o->threads);
     else
         snprintf(spec, cap, "%s", name);

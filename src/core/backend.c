@@ -44,6 +44,18 @@ static kq_status parse_option(const char *spec, kq_backend_spec *s, char *opt)
         return parse_int_option(spec, key, val, 1, KQ_MAX_THREADS, &s->threads);
     if (is_cuda && strcmp(key, "host_weights") == 0)
         return parse_int_option(spec, key, val, 0, 1, &s->host_weights);
+    if (is_cuda && strcmp(key, "gemm") == 0) {
+        if (strcmp(val, "auto") == 0) s->gemm = 0;
+        else if (strcmp(val, "mma") == 0) s->gemm = 1;
+        else if (strcmp(val, "off") == 0) s->gemm = -1;
+        else
+            return kq__fail(KQ_ERR_INVALID_ARG,
+                            "kq_backend_open: spec '%s': gemm = '%s' must be auto, mma or off",
+                            spec, val);
+        return KQ_OK;
+    }
+    if (is_cuda && strcmp(key, "gemm_min_m") == 0)
+        return parse_int_option(spec, key, val, 1, 1 << 30, &s->gemm_min_m);
     if (is_cuda && strcmp(key, "device") == 0)
         return parse_int_option(spec, key, val, 0, 1023, &s->device);
     return kq__fail(KQ_ERR_INVALID_ARG,

@@ -87,6 +87,8 @@ typedef struct kq_backend_spec {
     int threads;      /* 0 = backend default */
     int device;       /* CUDA ordinal */
     int host_weights; /* cuda: keep weights in mapped host memory */
+    int gemm;         /* cuda: prefill GEMM, 0 auto, 1 mma.sync only, -1 off */
+    int gemm_min_m;   /* cuda: smallest m for the GEMM (0: measured per type) */
 } kq_backend_spec;
 
 struct kq_backend {

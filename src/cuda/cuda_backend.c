@@ -34,6 +34,7 @@ static void cuda_close(kq_backend *b)
         if (s->ring_done[k]) cudaEventDestroy(s->ring_done[k]);
     if (s->err) cudaFree(s->err);
     if (s->scratch) cudaFree(s->scratch);
+    if (s->gemm.scratch) cudaFree(s->gemm.scratch);
     if (s->own) cudaStreamDestroy(s->own);
     if (s->load) cudaStreamDestroy(s->load);
     pthread_mutex_destroy(&s->load_lock);
@@ -129,10 +130,13 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
     cudaSetDevice(s->device);
     kq_cuda_dense_args a = {w->table, w->n_parts,  w->n_blocks, l->n_rows,       l->n_cols,
                             x,        y,           m,           swiglu,          w->uniform_type,
-                            s->scratch, 0};
+                            s->scratch, 0,  NULL,        NULL,            NULL};
     pthread_mutex_lock(&s->launch_lock);
     a.scratch = s->scratch;
     a.stream_ok = !s->host_weights && w->rows16;
+    a.host_parts = w->host_parts;
+    a.gemm = w->gemm;
+    a.gcfg = &s->gemm;
     cudaError_t e = kq__cuda_dense(&a, s->cur);
     pthread_mutex_unlock(&s->launch_lock);
     return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
@@ -179,6 +183,9 @@ static kq_status experts(kq_backend *b, const kq_experts *g, const kq_experts *u
     a.top_k = top_k;
     a.y = y;
     a.err = s->err;
+    a.gw = ((const cuda_weights *)g->impl)->gemm;
+    a.gup = up ? ((const cuda_weights *)up->impl)->gemm : NULL;
+    a.gcfg = &s->gemm;
     pthread_mutex_lock(&s->launch_lock);
     a.scratch = s->scratch;
     cudaError_t e = kq__cuda_experts(&a, s->cur);
@@ -271,6 +278,10 @@ kq_status kq__cuda_open(kq_backend *b)
     if (!s) return kq__fail(KQ_ERR_NO_MEMORY, "kq_backend_open: out of memory");
     s->device = b->spec.device;
     s->host_weights = b->spec.host_weights;
+    s->gemm.kernel = b->spec.gemm;
+    s->gemm.min_m = b->spec.gemm_min_m;
+    s->gemm.sm = prop.major * 10 + prop.minor;
+    s->gemm.n_sm = prop.multiProcessorCount;
     pthread_mutex_init(&s->load_lock, NULL);
     pthread_mutex_init(&s->launch_lock, NULL);
     b->impl = s;

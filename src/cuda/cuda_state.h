@@ -29,6 +29,7 @@ typedef struct cuda_state {
     void *scratch;
     size_t scratch_bytes;
     pthread_mutex_t launch_lock;
+    kq_cuda_gemm_cfg gemm; /* scratch allocated with the first GEMM-able weights */
     void *ring[KQ_CUDA_RING];
     cudaEvent_t ring_done[KQ_CUDA_RING];
 } cuda_state;
@@ -45,6 +46,8 @@ typedef struct cuda_weights {
     int n_host;
     void **registered;     /* cudaHostRegister'ed bases (NULL where a copy was made) */
     void **pinned;         /* cudaHostAlloc'ed copies (NULL where registered) */
+    kq_cuda_part *host_parts;  /* linear: host copy of the part table */
+    kq_cuda_gemm_w *gemm;      /* per part (linear) or one (experts); NULL: no GEMM */
 } cuda_weights;
 
 kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l);

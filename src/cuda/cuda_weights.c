@@ -148,6 +148,33 @@ kq_status kq__cuda_scratch_reserve(cuda_state *s, int64_t n_cols)
     return st;
 }
 
+/* The GEMM's scratch, once per backend; without it (no memory, GEMM off,
+ * no tensor cores) the batched-decode kernels take every call. */
+static void gemm_scratch(cuda_state *s)
+{
+    if (s->gemm.scratch || s->gemm.kernel < 0 || s->gemm.sm < 80) return;
+    void *p = NULL;
+    if (cudaMalloc(&p, KQ_CUDA_GEMM_SCRATCH) != cudaSuccess) {
+        cudaGetLastError();
+        return;
+    }
+    s->gemm.scratch = p;
+}
+
+/* GEMM descriptors for n matrices; a failure of the range check is a load
+ * error, an unsupported matrix only leaves its descriptor off. */
+static kq_status gemm_describe(cuda_state *s, kq_cuda_gemm_w *g, const uint8_t *data, int type,
+                               int64_t rows, int64_t row_size, int64_t n_cols, int64_t n_exp,
+                               int64_t expert_bytes)
+{
+    pthread_mutex_lock(&s->launch_lock);
+    gemm_scratch(s);
+    cudaError_t e = kq__cuda_gemm_describe(&s->gemm, data, type, rows, row_size, n_cols, n_exp,
+                                           expert_bytes, g);
+    pthread_mutex_unlock(&s->launch_lock);
+    return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, "loading weights on cuda: GEMM range check");
+}
+
 static int is_quant(int type)
 {
     return type != KQ_TYPE_F32 && type != KQ_TYPE_F16 && type != KQ_TYPE_BF16;
@@ -163,6 +190,8 @@ static void weights_free(cuda_weights *w)
     }
     free(w->registered);
     free(w->pinned);
+    free(w->host_parts);
+    free(w->gemm);
     free(w);
 }
 
@@ -253,7 +282,13 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
         e = cudaMemcpy(w->table, table, (size_t)n * sizeof *table, cudaMemcpyHostToDevice);
         if (e != cudaSuccess) st = kq__cuda_fail(e, "loading a linear on cuda: part table");
     }
-    free(table);
+    if (st == KQ_OK && (w->gemm = calloc((size_t)n, sizeof *w->gemm)) == NULL)
+        st = kq__fail(KQ_ERR_NO_MEMORY, "loading a linear on cuda: out of memory");
+    for (int i = 0; st == KQ_OK && i < n; i++)
+        st = gemm_describe(s, &w->gemm[i], table[i].data, table[i].type,
+                           table[i].row_end - table[i].row_begin, table[i].row_size, l->n_cols,
+                           1, 0);
+    w->host_parts = table;
     if (st) {
         weights_free(w);
         return st;
@@ -295,6 +330,11 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
             st = ring_upload(s, w->dev, e->w.data, e->w.nbytes);
         }
     }
+    if (st == KQ_OK && (w->gemm = calloc(1, sizeof *w->gemm)) == NULL)
+        st = kq__fail(KQ_ERR_NO_MEMORY, "loading experts on cuda: out of memory");
+    if (st == KQ_OK)
+        st = gemm_describe(s, w->gemm, w->data, e->w.type, e->n_rows, (int64_t)e->w.row_size,
+                           e->n_cols, e->n_experts, (int64_t)e->expert_bytes);
     if (st) {
         weights_free(w);
         return st;

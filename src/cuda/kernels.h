@@ -50,6 +50,12 @@ typedef struct kq_cuda_dense_args {
     int uniform_type;          /* the parts' one type, or -1 if they differ */
     void *scratch;             /* kq__cuda_scratch_bytes(K) of device memory, or NULL */
     int stream_ok;             /* device weights, every row a multiple of 16 bytes */
+    /* The tensor-core GEMM (qgemm.cu): per part, host copies of the part
+     * table and the GEMM's weight descriptors (NULL: no GEMM), its scratch
+     * and the smallest m it takes. */
+    const struct kq_cuda_part *host_parts;
+    const struct kq_cuda_gemm_w *gemm;
+    struct kq_cuda_gemm_cfg *gcfg;
 } kq_cuda_dense_args;
 
 typedef struct kq_cuda_expert_mat {
@@ -69,7 +75,46 @@ typedef struct kq_cuda_experts_args {
     float *y;
     kq_cuda_err *err;          /* device */
     void *scratch;             /* as for dense */
+    const struct kq_cuda_gemm_w *gw, *gup; /* GEMM descriptors of w and up, or NULL */
+    struct kq_cuda_gemm_cfg *gcfg;
 } kq_cuda_experts_args;
+
+/* ---- tensor-core GEMM for m > 16 (qgemm.cu, qgemm_sm90.cu, qgemm_sm80.cu) */
+
+/* What the GEMM needs of one weight matrix (a part, or a stack of experts),
+ * made at load: a TMA descriptor over its bytes and the power-of-two factor
+ * that brings its largest weight near 2^14 (fp16 range). ok = 0: the GEMM
+ * does not take it (type, non-finite scales, no tensor cores). */
+typedef struct kq_cuda_gemm_w {
+    unsigned long long map[16]; /* CUtensorMap (128 bytes) */
+    int ok;
+    int per_row;                /* 1: a 1-D map, one copy per row (rows not 16-byte multiples) */
+    float wf;
+} kq_cuda_gemm_w;
+
+/* The backend's GEMM settings and scratch (one per backend; calls hold the
+ * launch lock). kernel: 0 auto, 1 mma.sync everywhere, -1 never. */
+typedef struct kq_cuda_gemm_cfg {
+    int kernel;
+    int min_m;                  /* 0: the measured crossover per type */
+    int sm;                     /* compute capability, 10 * major + minor */
+    int n_sm;
+    void *scratch;              /* KQ_CUDA_GEMM_SCRATCH bytes of device memory */
+} kq_cuda_gemm_cfg;
+
+#define KQ_CUDA_GEMM_SCRATCH ((size_t)80 << 20)
+
+/* Fills *out for `rows` rows (of row_size bytes, n_experts stacks
+ * expert_bytes apart) of `type` at device address data; synchronizes (load
+ * time only). A failure of the range kernel is returned; an unsupported
+ * matrix is ok = 0 with cudaSuccess. */
+cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const uint8_t *data, int type,
+                                   int64_t rows, int64_t row_size, int64_t n_cols,
+                                   int64_t n_experts, int64_t expert_bytes, kq_cuda_gemm_w *out);
+
+/* Take the call (return 1, *err set) or leave it to the other kernels (0). */
+int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t s, cudaError_t *err);
 
 /* Quant-type weights multiply x quantized to int8 (one scale per 32 values)
  * in a scratch buffer of the backend, KQ_CUDA_XQ_ROWS rows at a time. */

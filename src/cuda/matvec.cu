@@ -607,6 +607,7 @@ extern "C" cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t 
     // keep that alignment (true for kq_alloc'd x and K a multiple of 4).
     bool vec = aligned16(a->x) && a->n_cols % 4 == 0;
     cudaError_t se;
+    if (kq__cuda_gemm_dense(a, s, &se)) return se;
     if (kq__cuda_stream_dense(a, s, &se)) return se;
     int t = a->uniform_type;
     unsigned gx = a->swiglu ? (unsigned)((a->n_rows / 2 + KQ_CUDA_SWIGLU_PER_BLOCK - 1) /
@@ -630,6 +631,8 @@ extern "C" cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t 
 extern "C" cudaError_t kq__cuda_experts(const kq_cuda_experts_args *a, cudaStream_t s)
 {
     using namespace kqc;
+    cudaError_t ge;
+    if (kq__cuda_gemm_experts(a, s, &ge)) return ge;
     bool vec = aligned16(a->x) && a->n_cols % 4 == 0 && a->token_stride % 4 == 0 &&
                a->slot_stride % 4 == 0;
     int t = (!a->swiglu || a->up.type == a->w.type) && vec && a->scratch &&

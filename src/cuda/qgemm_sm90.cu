@@ -1,0 +1,389 @@
+// Prefill GEMM on Hopper (sm_90a): quantized weights times fp16 x on wgmma.
+//
+// Strategy. A block of 3 warpgroups covers 256 weight rows x BN tokens
+// (BN = 128, or 64 for few tokens per tile). Warpgroup 0 is the producer:
+// one warp issues TMA copies, weights a 256-value group of 256 rows at a
+// time (2 stages, the GGUF bytes as they are, through a 3-D tensor map of
+// rows x experts; weights whose rows are not 16-byte multiples go to the
+// mma.sync kernel instead) and x 64 values of BN tokens
+// at a time (fp16, 128-byte swizzle, 4-6 stages), each stage completing on
+// an mbarrier. Warpgroups 1 and 2 own 128 rows each, as two m64 tiles:
+// per 16-wide K step they decode their A fragments from the shared weight
+// bytes straight into registers (qgemm_frag.cuh) and issue one
+// m64nBNk16 wgmma per tile with A in registers and x from shared memory,
+// accumulating in f32 registers (2 x BN / 2 per thread). Fragments are
+// double-buffered: a step's registers are decoded while the previous
+// step's wgmma runs (wait_group 1). All warps keep the launch's 168
+// registers: the consumers fit without spills, and setmaxnreg's cut for the
+// producer would need a producer proven to fit the smaller budget (with
+// it, some launches died with an illegal instruction).
+//
+// Why fp16 with dequantized weights and not int8 x: int8 wgmma runs at twice
+// the rate, but every 32-value sub-block has its own weight scale, so int8
+// products must leave the tensor core every K = 32 to be scaled into f32:
+// for m64n128k32 that is 64 conversions and 64 FMAs per thread per 64-cycle
+// instruction, which the warp schedulers cannot issue in time. Decoding to
+// fp16 costs ~6 instructions per 8 weights per 16-wide K step and keeps the
+// tensor core as the bound.
+//
+// Status: not yet the default (qgemm.cu: KQ_CUDA_WGMMA=1 turns it on). On
+// the H200 it passed the q4_0/q8_0/q4_K/q5_K cases, fused parts, SwiGLU and
+// experts of test_cuda_gemm, but Q6_K (3-D map, K = 4096) and 64-token
+// tiles over K = 4096 stop with an illegal instruction; unmeasured.
+#include <cstdint>
+#include <cuda_fp16.h>
+
+#include "qgemm.cuh"
+#include "qgemm_frag.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define KQ_SM90 1
+#endif
+
+namespace kqc {
+namespace {
+
+constexpr int kWStages = 2, kMaxPitch = 272;
+constexpr int kHalfBytes = kHalf90 * kMaxPitch;
+constexpr int kWStageBytes = 2 * kHalfBytes;
+
+template <int BN> struct Cfg {
+    static constexpr int kXStages = BN == 128 ? 4 : 6;
+    static constexpr int kXBytes = BN * 128;
+    static constexpr int kBarOff = kXStages * kXBytes + kWStages * kWStageBytes;
+    static constexpr int kSmem = 1024 + kBarOff + 256;
+};
+
+#ifdef KQ_SM90
+__device__ __forceinline__ uint32_t su32(const void *p)
+{
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void mbar_init(uint64_t *b, int n)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(su32(b)), "r"(n));
+}
+__device__ __forceinline__ void mbar_expect(uint64_t *b, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(su32(b)),
+                 "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *b)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(su32(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *b, uint32_t parity)
+{
+    asm volatile(
+        "{\n.reg .pred P1;\nLAB_WAIT:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+        "@!P1 bra LAB_WAIT;\n}\n" ::"r"(su32(b)),
+        "r"(parity)
+        : "memory");
+}
+// For the consumer warps: lanes leave the polling loop at different times,
+// and the warp-wide (.aligned) wgmma instructions after a wait need them
+// together.
+__device__ __forceinline__ void mbar_wait_warp(uint64_t *b, uint32_t parity)
+{
+    mbar_wait(b, parity);
+    __syncwarp();
+}
+__device__ __forceinline__ void tma_2d(void *dst, const CUtensorMap *m, uint64_t *bar, int c0,
+                                       int c1)
+{
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes "
+        "[%0], [%1, {%2, %3}], [%4];" ::"r"(su32(dst)),
+        "l"(m), "r"(c0), "r"(c1), "r"(su32(bar))
+        : "memory");
+}
+__device__ __forceinline__ void tma_3d(void *dst, const CUtensorMap *m, uint64_t *bar, int c0,
+                                       int c1, int c2)
+{
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes "
+        "[%0], [%1, {%2, %3, %4}], [%5];" ::"r"(su32(dst)),
+        "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(su32(bar))
+        : "memory");
+}
+
+// K-major B (x rows of 64 fp16 = 128 bytes) under the 128-byte swizzle:
+// 8-row groups 1024 bytes apart; a 16-wide K step starts 32 bytes further.
+__device__ __forceinline__ uint64_t xdesc(uint32_t addr)
+{
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) |
+           (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wg_commit()
+{
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void wg_wait()
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+// Keeps registers a wgmma still reads from being reused before its wait.
+__device__ __forceinline__ void keep(uint32_t (&a)[4])
+{
+    asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3])::"memory");
+}
+template <int N> __device__ __forceinline__ void keep_acc(float (&d)[N])
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+#include "qgemm_wgmma.inc"
+
+// One 256-value group of the warpgroup's 128 rows: 16 K steps.
+template <int T, int BN>
+__device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[BN / 2],
+                                           const uint8_t *const (&row)[4], int t, float wf,
+                                           int64_t k0, int64_t K, int xi0, uint8_t *xbase,
+                                           uint64_t *xfull, uint64_t *xempty, int lane)
+{
+    constexpr int XS = Cfg<BN>::kXStages;
+    uint32_t a[2][2][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        bool valid = k0 + 32 * j < K;
+        Sc sc[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) sc[r] = Frag<T>::scale(row[r], j, wf, valid);
+        if ((j & 1) == 0) {
+            int xi = xi0 + j / 2;
+            mbar_wait_warp(&xfull[xi % XS], (uint32_t)((xi / XS) & 1));
+        }
+#pragma unroll
+        for (int ss = 0; ss < 2; ss++) {
+            const int s = 2 * j + ss, b = s & 1;
+            uint32_t lo[4], hi[4];
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                if (valid) {
+                    Frag<T>::step(row[r], s, t, sc[r], lo[r], hi[r]);
+                } else {
+                    lo[r] = 0u;
+                    hi[r] = 0u;
+                }
+            }
+            a[b][0][0] = lo[0], a[b][0][1] = lo[1], a[b][0][2] = hi[0], a[b][0][3] = hi[1];
+            a[b][1][0] = lo[2], a[b][1][1] = lo[3], a[b][1][2] = hi[2], a[b][1][3] = hi[3];
+            int xi = xi0 + j / 2;
+            uint32_t xa = su32(xbase + (xi % XS) * Cfg<BN>::kXBytes) + 32 * (s & 3);
+            uint64_t db = xdesc(xa);
+            wg_fence();
+            wgmma_rs(acc0, a[b][0], db);
+            wgmma_rs(acc1, a[b][1], db);
+            wg_commit();
+            wg_wait<1>();
+            keep(a[b ^ 1][0]);
+            keep(a[b ^ 1][1]);
+            // Steps before this one are done: the previous x chunk is free.
+            if ((s & 3) == 0) {
+                int prev = xi - 1;
+                if (prev >= 0) {
+                    __syncwarp();
+                    if (lane == 0) mbar_arrive(&xempty[prev % XS]);
+                    __syncwarp();  // converged again for the next wgmma.fence
+                }
+            }
+        }
+    }
+    // The next group's fragments reuse these registers: drain first.
+    wg_wait<0>();
+    keep(a[1][0]);
+    keep(a[1][1]);
+}
+#endif
+
+template <int BN>
+__global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ GemmParams p)
+{
+#ifdef KQ_SM90
+    constexpr int XS = Cfg<BN>::kXStages;
+    TokTile tok = tok_tile<BN>(p);
+    if (tok.count <= 0) return;
+    extern __shared__ uint8_t smem_raw[];
+    uint8_t *smem = reinterpret_cast<uint8_t *>(
+        (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~(uintptr_t)1023);
+    uint8_t *xbase = smem;
+    uint8_t *wbase = smem + XS * Cfg<BN>::kXBytes;
+    uint64_t *bars = reinterpret_cast<uint64_t *>(smem + Cfg<BN>::kBarOff);
+    uint64_t *wfull = bars, *wempty = bars + 2, *xfull = bars + 4, *xempty = bars + 4 + XS;
+    const int tid = threadIdx.x, wg = tid / 128, warp = tid / 32, lane = tid & 31;
+    if (tid == 0) {
+        for (int i = 0; i < 2; i++) mbar_init(&wfull[i], 1), mbar_init(&wempty[i], 8);
+        for (int i = 0; i < XS; i++) mbar_init(&xfull[i], 1), mbar_init(&xempty[i], 8);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    HalfTile ht[2] = {half_tile(p, 0, kHalf90), half_tile(p, 1, kHalf90)};
+
+    if (wg == 0) {
+        if (warp != 0) return;
+        for (int g = 0; g < p.groups; g++) {
+            int ws = g & 1;
+            mbar_wait_warp(&wempty[ws], (uint32_t)(((g >> 1) & 1) ^ 1));
+            if (lane == 0) {
+                uint32_t bytes = 0;
+                for (int h = 0; h < 2; h++) bytes += kHalf90 * p.src[ht[h].src].pitch;
+                mbar_expect(&wfull[ws], bytes);
+            }
+            __syncwarp();
+            for (int h = 0; h < 2; h++) {
+                const GemmSrc &S = p.src[ht[h].src];
+                uint8_t *dst = wbase + ws * kWStageBytes + h * kHalfBytes;
+                int64_t row = S.row_off + ht[h].row0;
+                int gb = 0;
+                switch (S.type) {
+                case T_Q4_0: gb = Group<T_Q4_0>::kBytes; break;
+                case T_Q8_0: gb = Group<T_Q8_0>::kBytes; break;
+                case T_Q4_K: gb = Group<T_Q4_K>::kBytes; break;
+                case T_Q5_K: gb = Group<T_Q5_K>::kBytes; break;
+                default: gb = Group<T_Q6_K>::kBytes; break;
+                }
+                if (lane == 0)
+                    tma_3d(dst, &p.w[ht[h].src], &wfull[ws], g * gb / 2, (int)row, tok.expert);
+            }
+            if (lane == 0) {
+                for (int c = 0; c < 4; c++) {
+                    int xi = 4 * g + c, xs = xi % XS;
+                    mbar_wait(&xempty[xs], (uint32_t)(((xi / XS) & 1) ^ 1));
+                    mbar_expect(&xfull[xs], Cfg<BN>::kXBytes);
+                    tma_2d(xbase + xs * Cfg<BN>::kXBytes, &p.x, &xfull[xs], 256 * g + 64 * c,
+                           (int)tok.row0);
+                }
+            }
+            __syncwarp();
+        }
+        return;
+    }
+
+    const int h = wg - 1, wl = warp & 3, g8 = lane >> 2, t = lane & 3;
+    const GemmSrc &S = p.src[ht[h].src];
+    float acc0[BN / 2], acc1[BN / 2];
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) acc0[i] = acc1[i] = 0.f;
+    for (int g = 0; g < p.groups; g++) {
+        int ws = g & 1;
+        mbar_wait_warp(&wfull[ws], (uint32_t)((g >> 1) & 1));
+        const uint8_t *base = wbase + ws * kWStageBytes + h * kHalfBytes;
+        int r0 = 16 * wl + g8;
+        const uint8_t *const row[4] = {base + r0 * S.pitch, base + (r0 + 8) * S.pitch,
+                                       base + (r0 + 64) * S.pitch, base + (r0 + 72) * S.pitch};
+        int64_t k0 = 256 * (int64_t)g;
+        switch (S.type) {
+        case T_Q4_0:
+            group_body<T_Q4_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+            break;
+        case T_Q8_0:
+            group_body<T_Q8_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+            break;
+        case T_Q4_K:
+            group_body<T_Q4_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+            break;
+        case T_Q5_K:
+            group_body<T_Q5_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+            break;
+        default:
+            group_body<T_Q6_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+            break;
+        }
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&wempty[ws]);
+        __syncwarp();
+    }
+    wg_wait<0>();
+    keep_acc(acc0);
+    keep_acc(acc1);
+
+    // Rows of this thread: tile i, r = 64 i + 16 wl + g8 (+ 8); tokens
+    // 8 j + 2 t (+ 1) for each n8 block j.
+    if (!p.swiglu) {
+        if (!ht[h].live) return;
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+#pragma unroll
+            for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int64_t r = ht[h].row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                    int n = 8 * j + 2 * t + (e & 1);
+                    if (r >= S.rows || n >= tok.count) continue;
+                    int64_t xr = tok.row0 + n;
+                    float v = (i ? acc1 : acc0)[4 * j + e];
+                    out_row(p, xr)[S.out_col + r] = v * p.x_inv[xr] * S.inv_wf;
+                }
+            }
+        }
+        return;
+    }
+    // SwiGLU: the up warpgroup parks its sums in shared memory (the weight
+    // stages, idle once both warpgroups are past their last group); the
+    // gate warpgroup combines them.
+    float *park = reinterpret_cast<float *>(wbase);
+    const int tw = tid & 127;
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    if (h == 1) {
+#pragma unroll
+        for (int i = 0; i < BN / 2; i++) {
+            park[i * 128 + tw] = acc0[i];
+            park[(BN / 2 + i) * 128 + tw] = acc1[i];
+        }
+    }
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    if (h == 1 || !ht[0].live) return;
+    const GemmSrc &U = p.src[1];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int64_t r = ht[0].row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                int n = 8 * j + 2 * t + (e & 1);
+                if (r >= S.rows || n >= tok.count) continue;
+                int64_t xr = tok.row0 + n;
+                float xi = p.x_inv[xr];
+                float gv = (i ? acc1 : acc0)[4 * j + e] * xi * S.inv_wf;
+                float uv = park[(i * (BN / 2) + 4 * j + e) * 128 + tw] * xi * U.inv_wf;
+                out_row(p, xr)[S.out_col + r] = silu(gv) * uv;
+            }
+        }
+    }
+#endif
+}
+
+}  // namespace
+
+bool gemm_sm90_built(void)
+{
+    cudaFuncAttributes fa;
+    return cudaFuncGetAttributes(&fa, qgemm_sm90<128>) == cudaSuccess && fa.binaryVersion >= 90;
+}
+
+cudaError_t gemm_sm90_init(void)
+{
+    cudaError_t e = cudaFuncSetAttribute(qgemm_sm90<128>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         Cfg<128>::kSmem);
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(qgemm_sm90<64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 Cfg<64>::kSmem);
+    return e;
+}
+
+cudaError_t gemm_sm90_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s)
+{
+    if (bn == 128)
+        qgemm_sm90<128><<<grid, 384, Cfg<128>::kSmem, s>>>(p);
+    else
+        qgemm_sm90<64><<<grid, 384, Cfg<64>::kSmem, s>>>(p);
+    return cudaGetLastError();
+}
+
+}  // namespace kqc
