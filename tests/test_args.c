@@ -36,6 +36,9 @@ static void backend_specs(void)
     EXPECT(kq_backend_open("cpu:threads", &b), KQ_ERR_INVALID_ARG, "not key=value");
     EXPECT(kq_backend_open("auto:threads=2", &b), KQ_ERR_INVALID_ARG, "takes no options");
     EXPECT(kq_backend_open("cuda:x", &b), KQ_ERR_INVALID_ARG, "device = 'x'");
+    EXPECT(kq_backend_open("cuda:gemm=fast", &b), KQ_ERR_INVALID_ARG, "gemm = 'fast'");
+    EXPECT(kq_backend_open("cuda:gemm_min_m=0", &b), KQ_ERR_INVALID_ARG, "gemm_min_m = '0'");
+    EXPECT(kq_backend_open("cpu:gemm=off", &b), KQ_ERR_INVALID_ARG, "unknown option 'gemm'");
     EXPECT(kq_backend_sync(NULL), KQ_ERR_INVALID_ARG, "backend is NULL");
     kq_backend_close(NULL); /* a no-op */
     KT_CHECK(kq_backend_name(NULL) == NULL && kq_backend_device(NULL) == NULL, "NULL names");
