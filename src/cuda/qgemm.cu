@@ -293,6 +293,7 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
     GemmSrc s{};
     s.type = type;
     s.pitch = group_pitch(type);
+    s.gbytes = group_bytes(type);
     s.per_row = g.per_row;
     s.wf = g.wf;
     s.inv_wf = 1.0f / g.wf;

@@ -27,6 +27,7 @@ constexpr int kGemmSrcs = 4;
 struct GemmSrc {
     int type;             // ggml type id
     int pitch;            // bytes of a group's shared row (Group<T>::kPitch)
+    int gbytes;           // bytes of a group in memory (Group<T>::kBytes)
     int per_row;          // 1-D map: one copy per row
     float wf, inv_wf;     // weight factor (power of two) and its inverse
     int64_t row_off;      // first row within the map (a view of a part)

@@ -32,14 +32,17 @@
 
 namespace kqc {
 
-// Bytes of one group of 256 values, and its shared-memory row: a TMA box
-// row must be a multiple of 16 bytes (Q6_K reads 14 bytes it ignores).
+// Bytes of one group of 256 values, and its shared-memory row. A TMA box
+// must start at a 16-byte boundary and span a multiple of 16 bytes: Q6_K
+// groups (210 bytes) start 2 * g mod 16 bytes past one, so their box starts
+// at the boundary below and covers 240 bytes; the group sits (g * 210) % 16
+// bytes into its shared row.
 template <int T> struct Group;
 template <> struct Group<T_Q4_0> { static constexpr int kBytes = 144, kPitch = 144; };
 template <> struct Group<T_Q8_0> { static constexpr int kBytes = 272, kPitch = 272; };
 template <> struct Group<T_Q4_K> { static constexpr int kBytes = 144, kPitch = 144; };
 template <> struct Group<T_Q5_K> { static constexpr int kBytes = 176, kPitch = 176; };
-template <> struct Group<T_Q6_K> { static constexpr int kBytes = 210, kPitch = 224; };
+template <> struct Group<T_Q6_K> { static constexpr int kBytes = 210, kPitch = 240; };
 
 __device__ __forceinline__ uint32_t lds16(const uint8_t *p)
 {

@@ -13,10 +13,9 @@
 // m64nBNk16 wgmma per tile with A in registers and x from shared memory,
 // accumulating in f32 registers (2 x BN / 2 per thread). Fragments are
 // double-buffered: a step's registers are decoded while the previous
-// step's wgmma runs (wait_group 1). All warps keep the launch's 168
-// registers: the consumers fit without spills, and setmaxnreg's cut for the
-// producer would need a producer proven to fit the smaller budget (with
-// it, some launches died with an illegal instruction).
+// step's wgmma runs (wait_group 1). setmaxnreg gives the consumers 232
+// registers and the producer 40: at the launch's even 168, ptxas serializes
+// the wgmmas for want of registers (its C7512 note).
 //
 // Why fp16 with dequantized weights and not int8 x: int8 wgmma runs at twice
 // the rate, but every 32-value sub-block has its own weight scale, so int8
@@ -225,6 +224,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     HalfTile ht[2] = {half_tile(p, 0, kHalf90), half_tile(p, 1, kHalf90)};
 
     if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
         if (warp != 0) return;
         for (int g = 0; g < p.groups; g++) {
             int ws = g & 1;
@@ -247,8 +247,10 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
                 case T_Q5_K: gb = Group<T_Q5_K>::kBytes; break;
                 default: gb = Group<T_Q6_K>::kBytes; break;
                 }
+                // Boxes start on 16-byte boundaries (Group<T_Q6_K>).
                 if (lane == 0)
-                    tma_3d(dst, &p.w[ht[h].src], &wfull[ws], g * gb / 2, (int)row, tok.expert);
+                    tma_3d(dst, &p.w[ht[h].src], &wfull[ws], ((g * gb) & ~15) / 2, (int)row,
+                           tok.expert);
             }
             if (lane == 0) {
                 for (int c = 0; c < 4; c++) {
@@ -264,6 +266,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
         return;
     }
 
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     const int h = wg - 1, wl = warp & 3, g8 = lane >> 2, t = lane & 3;
     const GemmSrc &S = p.src[ht[h].src];
     float acc0[BN / 2], acc1[BN / 2];
@@ -272,7 +275,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     for (int g = 0; g < p.groups; g++) {
         int ws = g & 1;
         mbar_wait_warp(&wfull[ws], (uint32_t)((g >> 1) & 1));
-        const uint8_t *base = wbase + ws * kWStageBytes + h * kHalfBytes;
+        const uint8_t *base = wbase + ws * kWStageBytes + h * kHalfBytes + ((g * S.gbytes) & 15);
         int r0 = 16 * wl + g8;
         const uint8_t *const row[4] = {base + r0 * S.pitch, base + (r0 + 8) * S.pitch,
                                        base + (r0 + 64) * S.pitch, base + (r0 + 72) * S.pitch};
