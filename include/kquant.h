@@ -145,8 +145,9 @@ typedef struct kq_backend kq_backend;
  *   cuda:         N or device=N (the ordinal), host_weights=0|1 (1: weights
  *                 stay in host memory mapped for the GPU, for those that do not
  *                 fit; default 0, uploaded to device memory), gemm=auto|mma|off
- *                 (the tensor-core GEMM for many rows of x: auto and mma run
- *                 the mma.sync kernel, off keeps the batched-decode kernels), gemm_min_m=N (the smallest m
+ *                 (the tensor-core GEMM for many rows of x: auto runs wgmma on
+ *                 Hopper and mma.sync elsewhere, mma forces mma.sync, off keeps
+ *                 the batched-decode kernels), gemm_min_m=N (the smallest m
  *                 that takes the GEMM; default: the crossover measured per type)
  * "auto" is cuda where a usable GPU is present, else cpu.
  * KQ_CPU_ISA=scalar|avx2|avx512|neon in the environment forces the cpu

@@ -356,7 +356,8 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     /* gemm_min_m=17: the GEMM for every m here, whatever the crossover. */
     static const char *specs[2] = {"cuda:gemm_min_m=17", "cuda:gemm=mma,gemm_min_m=17"};
-    /* Both are the mma.sync kernel unless KQ_CUDA_WGMMA=1 (qgemm.cu). */
+    /* On Hopper the first runs the wgmma kernel (where weights allow a TMA
+     * map) and the second mma.sync; elsewhere both run mma.sync. */
     for (int i = 0; i < 2; i++) {
         int r = kc_open(specs[i], &c.gpu[c.n_gpu]);
         if (r == KT_SKIP) return KT_SKIP;

@@ -227,14 +227,11 @@ int group_pitch(int type)
     }
 }
 
-// The wgmma kernel is not yet the default: on the H200 it passes most of
-// test_cuda_gemm but faults (illegal instruction) on Q6_K and on 64-token
-// tiles over long K, under investigation. KQ_CUDA_WGMMA=1 turns it on for
-// that work; everything else runs the mma.sync kernel.
+// Hopper takes the wgmma kernel unless gemm=mma; its weights also need a
+// TMA map (rows of 16-byte multiples), else they run on mma.sync.
 bool use_sm90(const kq_cuda_gemm_cfg *cfg)
 {
-    static const bool on = getenv("KQ_CUDA_WGMMA") != nullptr;
-    return on && cfg->kernel == 0 && cfg->sm >= 90 && gemm_sm90_built();
+    return cfg->kernel == 0 && cfg->sm >= 90 && gemm_sm90_built();
 }
 
 // The scratch of one call: x_inv, pair_of, bucket arrays, then the fp16 rows

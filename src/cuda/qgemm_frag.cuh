@@ -74,14 +74,24 @@ struct Sc {
     __half2 mul, add;
 };
 
+// Per-group state of a row: the k-quants' d (and dmin) times wf as halves,
+// made once per group so that each sub-block's scale is two half
+// operations on its integer codes (d wf is exact: wf is a power of two
+// that keeps it well inside the fp16 range).
+struct Gs {
+    __half2 dd;
+    float wf;
+};
+
 template <int T> struct Frag;
 
 // Q4_0: block j (32 values) at 18j: d, then 16 bytes whose low nibbles are
 // values 0-15 and high nibbles 16-31. w = d (q - 8).
 template <> struct Frag<T_Q4_0> {
-    __device__ static Sc scale(const uint8_t *g, int j, float wf, bool valid)
+    __device__ static Gs prep(const uint8_t *, float wf) { return {__half2{}, wf}; }
+    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
     {
-        float d = valid ? h2f(lds16(g + 18 * j)) * wf : 0.f;
+        float d = valid ? h2f(lds16(g + 18 * j)) * gs.wf : 0.f;
         return {h2const(d), h2const(-8.f * d)};
     }
     __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
@@ -97,9 +107,10 @@ template <> struct Frag<T_Q4_0> {
 
 // Q8_0: block j at 34j: d, then 32 int8. w = d q.
 template <> struct Frag<T_Q8_0> {
-    __device__ static Sc scale(const uint8_t *g, int j, float wf, bool valid)
+    __device__ static Gs prep(const uint8_t *, float wf) { return {__half2{}, wf}; }
+    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
     {
-        float d = valid ? h2f(lds16(g + 34 * j)) * wf : 0.f;
+        float d = valid ? h2f(lds16(g + 34 * j)) * gs.wf : 0.f;
         return {h2const(d), h2const(0.f)};
     }
     __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
@@ -117,13 +128,19 @@ template <> struct Frag<T_Q8_0> {
 // dmin m_j; its values are nibble j & 1 of qs[32 (j / 2) + l].
 template <int T> struct FragK {
     static constexpr int kQs = T == T_Q5_K ? 48 : 16;
-    __device__ static Sc scale(const uint8_t *g, int j, float wf, bool valid)
+    __device__ static Gs prep(const uint8_t *g, float wf)
+    {
+        uint32_t dd = *reinterpret_cast<const uint32_t *>(g);
+        return {__floats2half2_rn(h2f(dd) * wf, -h2f(dd >> 16) * wf), wf};
+    }
+    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
     {
         const uint32_t *w = reinterpret_cast<const uint32_t *>(g + 4);
-        uint32_t p = kscale_words(w[0], w[1], w[2], j);
-        uint32_t dd = *reinterpret_cast<const uint32_t *>(g);
-        float d = valid ? h2f(dd) * wf : 0.f, dmin = valid ? h2f(dd >> 16) * wf : 0.f;
-        return {h2const(d * (float)(p & 63)), h2const(-dmin * (float)(p >> 8))};
+        uint32_t p = kscale_words(w[0], w[1], w[2], j);  // sc | m << 8
+        // (sc, m) as exact halves, times (d wf, -dmin wf).
+        __half2 sm = __hsub2(u2h(bytes_to_h2(p)), h2const(1024.f));
+        __half2 prod = __hmul2(sm, valid ? gs.dd : __half2{});
+        return {__low2half2(prod), __high2half2(prod)};
     }
     __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
                                 uint32_t &hi)
@@ -148,12 +165,17 @@ template <> struct Frag<T_Q5_K> : FragK<T_Q5_K> {};
 // Q6_K: step s (16 values) has scale d * scales[s]; scale() returns the
 // pair for steps 2j (mul) and 2j + 1 (add, unused as an offset here).
 template <> struct Frag<T_Q6_K> {
-    __device__ static Sc scale(const uint8_t *g, int j, float wf, bool valid)
+    __device__ static Gs prep(const uint8_t *g, float wf)
     {
-        float d = valid ? h2f(lds16(g + 208)) * wf : 0.f;
-        uint32_t s2 = lds16(g + 192 + 2 * j);
-        float s0 = (float)(int8_t)(s2 & 0xff), s1 = (float)(int8_t)(s2 >> 8);
-        return {h2const(d * s0), h2const(d * s1)};
+        return {h2const(h2f(lds16(g + 208)) * wf), wf};
+    }
+    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
+    {
+        // The two int8 scales as exact halves (+128 is a byte: 1152 + s - 128).
+        uint32_t s2 = lds16(g + 192 + 2 * j) ^ 0x8080u;
+        __half2 s = __hsub2(u2h(bytes_to_h2(s2)), h2const(1152.f));
+        __half2 prod = __hmul2(s, valid ? gs.dd : __half2{});
+        return {__low2half2(prod), __high2half2(prod)};
     }
     __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
                                 uint32_t &hi)

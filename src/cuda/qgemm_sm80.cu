@@ -10,8 +10,8 @@
 // the Hopper kernel, qgemm_frag.cuh) and issues one m16n8k16 per 8 tokens,
 // accumulating 32 floats per thread.
 //
-// This is the path every card takes for now (the wgmma kernel,
-// qgemm_sm90.cu, is still behind KQ_CUDA_WGMMA=1). Measured on the H200
+// This is the path of cards before Hopper, of Hopper with gemm=mma, and of
+// weights whose rows are not 16-byte multiples (no TMA map). Measured on the H200
 // (kq bench, bench/RESULTS.md): q4_K 14336x4096 at m = 512 in 419 us (143
 // TFLOP/s, 16% of the wgmma peak; the batched-decode kernel took 2918 us),
 // m = 2048 153 TFLOP/s; q6_K 150 / 167; experts 128 x (768x2048) top-8 at
@@ -69,10 +69,11 @@ __device__ __forceinline__ void group_body(float (&acc)[kBN / 8][4], const uint8
                                            const uint8_t *r1, int t, float wf, int64_t k0,
                                            int64_t K, const __half *xs, int lane)
 {
+    const Gs g0 = Frag<T>::prep(r0, wf), g1 = Frag<T>::prep(r1, wf);
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         if (k0 + 32 * j >= K) break;
-        Sc s0 = Frag<T>::scale(r0, j, wf, true), s1 = Frag<T>::scale(r1, j, wf, true);
+        Sc s0 = Frag<T>::scale(r0, j, g0, true), s1 = Frag<T>::scale(r1, j, g1, true);
 #pragma unroll
         for (int ss = 0; ss < 2; ss++) {
             const int s = 2 * j + ss;

@@ -11,9 +11,9 @@
 // per 16-wide K step they decode their A fragments from the shared weight
 // bytes straight into registers (qgemm_frag.cuh) and issue one
 // m64nBNk16 wgmma per tile with A in registers and x from shared memory,
-// accumulating in f32 registers (2 x BN / 2 per thread). Fragments are
-// double-buffered: a step's registers are decoded while the previous
-// step's wgmma runs (wait_group 1). setmaxnreg gives the consumers 232
+// accumulating in f32 registers (2 x BN / 2 per thread). Fragments rotate
+// through three register sets: a step decodes while the two before it run
+// (wait_group 2). setmaxnreg gives the consumers 232
 // registers and the producer 40: at the launch's even 168, ptxas serializes
 // the wgmmas for want of registers (its C7512 note).
 //
@@ -25,10 +25,14 @@
 // fp16 costs ~6 instructions per 8 weights per 16-wide K step and keeps the
 // tensor core as the bound.
 //
-// Status: not yet the default (qgemm.cu: KQ_CUDA_WGMMA=1 turns it on). On
-// the H200 it passed the q4_0/q8_0/q4_K/q5_K cases, fused parts, SwiGLU and
-// experts of test_cuda_gemm, but Q6_K (3-D map, K = 4096) and 64-token
-// tiles over K = 4096 stop with an illegal instruction; unmeasured.
+// Measured (H200, kq bench, bench/RESULTS.md): q4_K 14336x4096 m = 2048
+// 383 TFLOP/s (44% of the same run's wgmma peak), 4096x14336 404, q6_K 355,
+// q4_K 4096x4096 322; m = 512 296 / 207 / 281 / 180; experts 128 x
+// (768x2048) top-8 198 at m = 2048 and 84 at m = 512. ncu (before the last
+// two fixes) showed the tensor pipe at 33% and issue slots at 38%: a block
+// runs a group in about 3x the tensor time, the decode's instructions and
+// latency showing between the wgmmas; grids smaller than the SM count
+// (4096x4096 at m = 512: 64 blocks) leave SMs idle.
 #include <cstdint>
 #include <cuda_fp16.h>
 
@@ -128,12 +132,12 @@ template <int N> __device__ __forceinline__ void wg_wait()
 // Keeps registers a wgmma still reads from being reused before its wait.
 __device__ __forceinline__ void keep(uint32_t (&a)[4])
 {
-    asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3])::"memory");
+    asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3]));
 }
 template <int N> __device__ __forceinline__ void keep_acc(float (&d)[N])
 {
 #pragma unroll
-    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i]));
 }
 
 #include "qgemm_wgmma.inc"
@@ -146,30 +150,31 @@ __device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[
                                            uint64_t *xfull, uint64_t *xempty, int lane)
 {
     constexpr int XS = Cfg<BN>::kXStages;
-    uint32_t a[2][2][4];
+    // kDepth steps' wgmmas stay in flight while the next step decodes, so
+    // fragments rotate through kDepth + 1 register sets.
+    constexpr int kDepth = 2, kSets = kDepth + 1;
+    uint32_t a[kSets][2][4];
+    Gs gs[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) gs[r] = Frag<T>::prep(row[r], wf);
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         bool valid = k0 + 32 * j < K;
         Sc sc[4];
 #pragma unroll
-        for (int r = 0; r < 4; r++) sc[r] = Frag<T>::scale(row[r], j, wf, valid);
+        for (int r = 0; r < 4; r++) sc[r] = Frag<T>::scale(row[r], j, gs[r], valid);
         if ((j & 1) == 0) {
             int xi = xi0 + j / 2;
             mbar_wait_warp(&xfull[xi % XS], (uint32_t)((xi / XS) & 1));
         }
 #pragma unroll
         for (int ss = 0; ss < 2; ss++) {
-            const int s = 2 * j + ss, b = s & 1;
+            const int s = 2 * j + ss, b = s % kSets;
             uint32_t lo[4], hi[4];
 #pragma unroll
-            for (int r = 0; r < 4; r++) {
-                if (valid) {
-                    Frag<T>::step(row[r], s, t, sc[r], lo[r], hi[r]);
-                } else {
-                    lo[r] = 0u;
-                    hi[r] = 0u;
-                }
-            }
+            // Past K (a Q4_0/Q8_0 row's last group) the scales are 0, so
+            // whatever bytes sit there decode to 0: no branch.
+            for (int r = 0; r < 4; r++) Frag<T>::step(row[r], s, t, sc[r], lo[r], hi[r]);
             a[b][0][0] = lo[0], a[b][0][1] = lo[1], a[b][0][2] = hi[0], a[b][0][3] = hi[1];
             a[b][1][0] = lo[2], a[b][1][1] = lo[3], a[b][1][2] = hi[2], a[b][1][3] = hi[3];
             int xi = xi0 + j / 2;
@@ -179,11 +184,12 @@ __device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[
             wgmma_rs(acc0, a[b][0], db);
             wgmma_rs(acc1, a[b][1], db);
             wg_commit();
-            wg_wait<1>();
-            keep(a[b ^ 1][0]);
-            keep(a[b ^ 1][1]);
-            // Steps before this one are done: the previous x chunk is free.
-            if ((s & 3) == 0) {
+            wg_wait<kDepth>();
+#pragma unroll
+            for (int q = 0; q < kSets; q++) keep(a[q][0]), keep(a[q][1]);
+            // Steps up to s - kDepth are done: once that covers the previous
+            // chunk's last step (4 xi - 1), the chunk is free.
+            if ((s & 3) == kDepth - 1) {
                 int prev = xi - 1;
                 if (prev >= 0) {
                     __syncwarp();
@@ -195,8 +201,8 @@ __device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[
     }
     // The next group's fragments reuse these registers: drain first.
     wg_wait<0>();
-    keep(a[1][0]);
-    keep(a[1][1]);
+#pragma unroll
+    for (int q = 0; q < kSets; q++) keep(a[q][0]), keep(a[q][1]);
 }
 #endif
 
@@ -208,8 +214,9 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     TokTile tok = tok_tile<BN>(p);
     if (tok.count <= 0) return;
     extern __shared__ uint8_t smem_raw[];
-    uint8_t *smem = reinterpret_cast<uint8_t *>(
-        (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~(uintptr_t)1023);
+    // Pointer arithmetic (not an integer round trip) keeps the compiler
+    // aware that these are shared addresses: 32-bit LDS, not generic loads.
+    uint8_t *smem = smem_raw + ((1024u - (su32(smem_raw) & 1023u)) & 1023u);
     uint8_t *xbase = smem;
     uint8_t *wbase = smem + XS * Cfg<BN>::kXBytes;
     uint64_t *bars = reinterpret_cast<uint64_t *>(smem + Cfg<BN>::kBarOff);
@@ -221,7 +228,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
-    HalfTile ht[2] = {half_tile(p, 0, kHalf90), half_tile(p, 1, kHalf90)};
+    const HalfTile ht0 = half_tile(p, 0, kHalf90), ht1 = half_tile(p, 1, kHalf90);
 
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
@@ -231,14 +238,16 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
             mbar_wait_warp(&wempty[ws], (uint32_t)(((g >> 1) & 1) ^ 1));
             if (lane == 0) {
                 uint32_t bytes = 0;
-                for (int h = 0; h < 2; h++) bytes += kHalf90 * p.src[ht[h].src].pitch;
+                bytes = kHalf90 * (p.src[ht0.src].pitch + p.src[ht1.src].pitch);
                 mbar_expect(&wfull[ws], bytes);
             }
             __syncwarp();
+#pragma unroll
             for (int h = 0; h < 2; h++) {
-                const GemmSrc &S = p.src[ht[h].src];
+                const HalfTile &hh = h ? ht1 : ht0;
+                const GemmSrc &S = p.src[hh.src];
                 uint8_t *dst = wbase + ws * kWStageBytes + h * kHalfBytes;
-                int64_t row = S.row_off + ht[h].row0;
+                int64_t row = S.row_off + hh.row0;
                 int gb = 0;
                 switch (S.type) {
                 case T_Q4_0: gb = Group<T_Q4_0>::kBytes; break;
@@ -249,7 +258,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
                 }
                 // Boxes start on 16-byte boundaries (Group<T_Q6_K>).
                 if (lane == 0)
-                    tma_3d(dst, &p.w[ht[h].src], &wfull[ws], ((g * gb) & ~15) / 2, (int)row,
+                    tma_3d(dst, &p.w[hh.src], &wfull[ws], ((g * gb) & ~15) / 2, (int)row,
                            tok.expert);
             }
             if (lane == 0) {
@@ -268,7 +277,8 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
 
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     const int h = wg - 1, wl = warp & 3, g8 = lane >> 2, t = lane & 3;
-    const GemmSrc &S = p.src[ht[h].src];
+    const HalfTile ht = h ? ht1 : ht0;
+    const GemmSrc &S = p.src[ht.src];
     float acc0[BN / 2], acc1[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc0[i] = acc1[i] = 0.f;
@@ -308,14 +318,14 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     // Rows of this thread: tile i, r = 64 i + 16 wl + g8 (+ 8); tokens
     // 8 j + 2 t (+ 1) for each n8 block j.
     if (!p.swiglu) {
-        if (!ht[h].live) return;
+        if (!ht.live) return;
 #pragma unroll
         for (int i = 0; i < 2; i++) {
 #pragma unroll
             for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    int64_t r = ht[h].row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                    int64_t r = ht.row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
                     int n = 8 * j + 2 * t + (e & 1);
                     if (r >= S.rows || n >= tok.count) continue;
                     int64_t xr = tok.row0 + n;
@@ -340,7 +350,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
         }
     }
     asm volatile("bar.sync 1, 256;" ::: "memory");
-    if (h == 1 || !ht[0].live) return;
+    if (h == 1 || !ht0.live) return;
     const GemmSrc &U = p.src[1];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -348,7 +358,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
         for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int64_t r = ht[0].row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                int64_t r = ht0.row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
                 int n = 8 * j + 2 * t + (e & 1);
                 if (r >= S.rows || n >= tok.count) continue;
                 int64_t xr = tok.row0 + n;
