@@ -81,6 +81,7 @@ struct Sc {
 struct Gs {
     __half2 dd;
     float wf;
+    uint32_t sc_lo, sc_hi, m_lo, m_hi;  // Q4_K/Q5_K: the 8 scales and mins, a byte each
 };
 
 template <int T> struct Frag;
@@ -128,17 +129,32 @@ template <> struct Frag<T_Q8_0> {
 // dmin m_j; its values are nibble j & 1 of qs[32 (j / 2) + l].
 template <int T> struct FragK {
     static constexpr int kQs = T == T_Q5_K ? 48 : 16;
+    // All eight 6-bit scales and mins unpacked once per group (FORMATS.md:
+    // sub-blocks 0-3 in the low 6 bits of bytes 0-3 and 4-7, 4-7 split
+    // between bytes 8-11 and the top 2 bits of bytes 0-7).
     __device__ static Gs prep(const uint8_t *g, float wf)
     {
         uint32_t dd = *reinterpret_cast<const uint32_t *>(g);
-        return {__floats2half2_rn(h2f(dd) * wf, -h2f(dd >> 16) * wf), wf};
-    }
-    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
-    {
         const uint32_t *w = reinterpret_cast<const uint32_t *>(g + 4);
-        uint32_t p = kscale_words(w[0], w[1], w[2], j);  // sc | m << 8
+        uint32_t w0 = w[0], w1 = w[1], w2 = w[2];
+        Gs s;
+        s.dd = __floats2half2_rn(h2f(dd) * wf, -h2f(dd >> 16) * wf);
+        s.wf = wf;
+        s.sc_lo = w0 & 0x3F3F3F3Fu;
+        s.m_lo = w1 & 0x3F3F3F3Fu;
+        s.sc_hi = (w2 & 0x0F0F0F0Fu) | ((w0 >> 2) & 0x30303030u);
+        s.m_hi = ((w2 >> 4) & 0x0F0F0F0Fu) | ((w1 >> 2) & 0x30303030u);
+        return s;
+    }
+    __device__ static Sc scale(const uint8_t *, int j, const Gs &gs, bool valid)
+    {
+        // Byte j % 4 of the scales into byte 0, of the mins into byte 2,
+        // under the exponent 0x64: (1024 + sc, 1024 + m).
+        uint32_t b = j & 3, sel = b | ((b + 4) << 8);
+        uint32_t h = j < 4 ? __byte_perm(gs.sc_lo, gs.m_lo, sel) : __byte_perm(gs.sc_hi, gs.m_hi, sel);
+        h = (h & 0x00FF00FFu) | 0x64006400u;
         // (sc, m) as exact halves, times (d wf, -dmin wf).
-        __half2 sm = __hsub2(u2h(bytes_to_h2(p)), h2const(1024.f));
+        __half2 sm = __hsub2(u2h(h), h2const(1024.f));
         __half2 prod = __hmul2(sm, valid ? gs.dd : __half2{});
         return {__low2half2(prod), __high2half2(prod)};
     }
