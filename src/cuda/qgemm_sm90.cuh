@@ -1,0 +1,390 @@
+// The Hopper prefill GEMM kernel, a template over tile width and weight
+// type; qgemm_sm90*.cu instantiate it (split so the instantiations compile
+// in parallel). Strategy and measurements: qgemm_sm90.cu.
+#ifndef KQ_CUDA_QGEMM_SM90_CUH
+#define KQ_CUDA_QGEMM_SM90_CUH
+
+#include <cstdint>
+#include <cuda_fp16.h>
+
+#include "qgemm.cuh"
+#include "qgemm_frag.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define KQ_SM90 1
+#endif
+
+namespace kqc {
+namespace sm90 {
+
+constexpr int kWStages = 2, kMaxPitch = 272;
+constexpr int kHalfBytes = kHalf90 * kMaxPitch;
+constexpr int kWStageBytes = 2 * kHalfBytes;
+
+template <int BN> struct Cfg {
+    static constexpr int kXStages = BN == 128 ? 4 : 6;
+    static constexpr int kXBytes = BN * 128;
+    static constexpr int kBarOff = kXStages * kXBytes + kWStages * kWStageBytes;
+    static constexpr int kSmem = 1024 + kBarOff + 256;
+};
+
+#ifdef KQ_SM90
+__device__ __forceinline__ uint32_t su32(const void *p)
+{
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void mbar_init(uint64_t *b, int n)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(su32(b)), "r"(n));
+}
+__device__ __forceinline__ void mbar_expect(uint64_t *b, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(su32(b)),
+                 "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *b)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(su32(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *b, uint32_t parity)
+{
+    asm volatile(
+        "{\n.reg .pred P1;\nLAB_WAIT:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+        "@!P1 bra LAB_WAIT;\n}\n" ::"r"(su32(b)),
+        "r"(parity)
+        : "memory");
+}
+// For the consumer warps: lanes leave the polling loop at different times,
+// and the warp-wide (.aligned) wgmma instructions after a wait need them
+// together.
+__device__ __forceinline__ void mbar_wait_warp(uint64_t *b, uint32_t parity)
+{
+    mbar_wait(b, parity);
+    __syncwarp();
+}
+__device__ __forceinline__ void tma_2d(void *dst, const CUtensorMap *m, uint64_t *bar, int c0,
+                                       int c1)
+{
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes "
+        "[%0], [%1, {%2, %3}], [%4];" ::"r"(su32(dst)),
+        "l"(m), "r"(c0), "r"(c1), "r"(su32(bar))
+        : "memory");
+}
+__device__ __forceinline__ void tma_3d(void *dst, const CUtensorMap *m, uint64_t *bar, int c0,
+                                       int c1, int c2)
+{
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes "
+        "[%0], [%1, {%2, %3, %4}], [%5];" ::"r"(su32(dst)),
+        "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(su32(bar))
+        : "memory");
+}
+
+// K-major B (x rows of 64 fp16 = 128 bytes) under the 128-byte swizzle:
+// 8-row groups 1024 bytes apart; a 16-wide K step starts 32 bytes further.
+__device__ __forceinline__ uint64_t xdesc(uint32_t addr)
+{
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) |
+           (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wg_commit()
+{
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void wg_wait()
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+// Keeps registers a wgmma still reads from being reused before its wait.
+__device__ __forceinline__ void keep(uint32_t (&a)[4])
+{
+    asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3]));
+}
+template <int N> __device__ __forceinline__ void keep_acc(float (&d)[N])
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i]));
+}
+
+#include "qgemm_wgmma.inc"
+
+// One 256-value group of the warpgroup's 128 rows: 16 K steps.
+template <int T, int BN>
+__device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[BN / 2],
+                                           const uint8_t *const (&row)[4], int t, float wf,
+                                           int64_t k0, int64_t K, int xi0, uint8_t *xbase,
+                                           uint64_t *xfull, uint64_t *xempty, int lane)
+{
+    constexpr int XS = Cfg<BN>::kXStages;
+    // kDepth steps' wgmmas stay in flight while the next step decodes, so
+    // fragments rotate through kDepth + 1 register sets.
+    constexpr int kDepth = 2, kSets = kDepth + 1;
+    uint32_t a[kSets][2][4];
+    Gs gs[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) gs[r] = Frag<T>::prep(row[r], wf);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        bool valid = k0 + 32 * j < K;
+        Sc sc[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) sc[r] = Frag<T>::scale(row[r], j, gs[r], valid);
+        if ((j & 1) == 0) {
+            int xi = xi0 + j / 2;
+            mbar_wait_warp(&xfull[xi % XS], (uint32_t)((xi / XS) & 1));
+        }
+#pragma unroll
+        for (int ss = 0; ss < 2; ss++) {
+            const int s = 2 * j + ss, b = s % kSets;
+            uint32_t lo[4], hi[4];
+#pragma unroll
+            // Past K (a Q4_0/Q8_0 row's last group) the scales are 0, so
+            // whatever bytes sit there decode to 0: no branch.
+            for (int r = 0; r < 4; r++) Frag<T>::step(row[r], s, t, sc[r], lo[r], hi[r]);
+            a[b][0][0] = lo[0], a[b][0][1] = lo[1], a[b][0][2] = hi[0], a[b][0][3] = hi[1];
+            a[b][1][0] = lo[2], a[b][1][1] = lo[3], a[b][1][2] = hi[2], a[b][1][3] = hi[3];
+            int xi = xi0 + j / 2;
+            uint32_t xa = su32(xbase + (xi % XS) * Cfg<BN>::kXBytes) + 32 * (s & 3);
+            uint64_t db = xdesc(xa);
+            wg_fence();
+            wgmma_rs(acc0, a[b][0], db);
+            wgmma_rs(acc1, a[b][1], db);
+            wg_commit();
+            wg_wait<kDepth>();
+#pragma unroll
+            for (int q = 0; q < kSets; q++) keep(a[q][0]), keep(a[q][1]);
+            // Steps up to s - kDepth are done: once that covers the previous
+            // chunk's last step (4 xi - 1), the chunk is free.
+            if ((s & 3) == kDepth - 1) {
+                int prev = xi - 1;
+                if (prev >= 0) {
+                    __syncwarp();
+                    if (lane == 0) mbar_arrive(&xempty[prev % XS]);
+                    __syncwarp();  // converged again for the next wgmma.fence
+                }
+            }
+        }
+    }
+    // The next group's fragments reuse these registers: drain first.
+    wg_wait<0>();
+#pragma unroll
+    for (int q = 0; q < kSets; q++) keep(a[q][0]), keep(a[q][1]);
+}
+#endif
+
+// TT: the launch's one weight type, or -1 when sources differ (a switch per
+// group picks the decoder: five bodies in one kernel, which the instruction
+// cache holds less well).
+template <int BN, int TT>
+__global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ GemmParams p)
+{
+#ifdef KQ_SM90
+    constexpr int XS = Cfg<BN>::kXStages;
+    TokTile tok = tok_tile<BN>(p);
+    if (tok.count <= 0) return;
+    extern __shared__ uint8_t smem_raw[];
+    // Pointer arithmetic (not an integer round trip) keeps the compiler
+    // aware that these are shared addresses: 32-bit LDS, not generic loads.
+    uint8_t *smem = smem_raw + ((1024u - (su32(smem_raw) & 1023u)) & 1023u);
+    uint8_t *xbase = smem;
+    uint8_t *wbase = smem + XS * Cfg<BN>::kXBytes;
+    uint64_t *bars = reinterpret_cast<uint64_t *>(smem + Cfg<BN>::kBarOff);
+    uint64_t *wfull = bars, *wempty = bars + 2, *xfull = bars + 4, *xempty = bars + 4 + XS;
+    const int tid = threadIdx.x, wg = tid / 128, warp = tid / 32, lane = tid & 31;
+    if (tid == 0) {
+        for (int i = 0; i < 2; i++) mbar_init(&wfull[i], 1), mbar_init(&wempty[i], 8);
+        for (int i = 0; i < XS; i++) mbar_init(&xfull[i], 1), mbar_init(&xempty[i], 8);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    const HalfTile ht0 = half_tile(p, 0, kHalf90), ht1 = half_tile(p, 1, kHalf90);
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+        if (warp != 0) return;
+        for (int g = 0; g < p.groups; g++) {
+            int ws = g & 1;
+            mbar_wait_warp(&wempty[ws], (uint32_t)(((g >> 1) & 1) ^ 1));
+            if (lane == 0) {
+                uint32_t bytes = 0;
+                bytes = kHalf90 * (p.src[ht0.src].pitch + p.src[ht1.src].pitch);
+                mbar_expect(&wfull[ws], bytes);
+            }
+            __syncwarp();
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const HalfTile &hh = h ? ht1 : ht0;
+                const GemmSrc &S = p.src[hh.src];
+                uint8_t *dst = wbase + ws * kWStageBytes + h * kHalfBytes;
+                int64_t row = S.row_off + hh.row0;
+                int gb = 0;
+                switch (S.type) {
+                case T_Q4_0: gb = Group<T_Q4_0>::kBytes; break;
+                case T_Q8_0: gb = Group<T_Q8_0>::kBytes; break;
+                case T_Q4_K: gb = Group<T_Q4_K>::kBytes; break;
+                case T_Q5_K: gb = Group<T_Q5_K>::kBytes; break;
+                default: gb = Group<T_Q6_K>::kBytes; break;
+                }
+                // Boxes start on 16-byte boundaries (Group<T_Q6_K>).
+                if (lane == 0)
+                    tma_3d(dst, &p.w[hh.src], &wfull[ws], ((g * gb) & ~15) / 2, (int)row,
+                           tok.expert);
+            }
+            if (lane == 0) {
+                for (int c = 0; c < 4; c++) {
+                    int xi = 4 * g + c, xs = xi % XS;
+                    mbar_wait(&xempty[xs], (uint32_t)(((xi / XS) & 1) ^ 1));
+                    mbar_expect(&xfull[xs], Cfg<BN>::kXBytes);
+                    tma_2d(xbase + xs * Cfg<BN>::kXBytes, &p.x, &xfull[xs], 256 * g + 64 * c,
+                           (int)tok.row0);
+                }
+            }
+            __syncwarp();
+        }
+        return;
+    }
+
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    const int h = wg - 1, wl = warp & 3, g8 = lane >> 2, t = lane & 3;
+    const HalfTile ht = h ? ht1 : ht0;
+    const GemmSrc &S = p.src[ht.src];
+    float acc0[BN / 2], acc1[BN / 2];
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) acc0[i] = acc1[i] = 0.f;
+    for (int g = 0; g < p.groups; g++) {
+        int ws = g & 1;
+        mbar_wait_warp(&wfull[ws], (uint32_t)((g >> 1) & 1));
+        const uint8_t *base = wbase + ws * kWStageBytes + h * kHalfBytes + ((g * S.gbytes) & 15);
+        int r0 = 16 * wl + g8;
+        const uint8_t *const row[4] = {base + r0 * S.pitch, base + (r0 + 8) * S.pitch,
+                                       base + (r0 + 64) * S.pitch, base + (r0 + 72) * S.pitch};
+        int64_t k0 = 256 * (int64_t)g;
+        if (TT >= 0) {
+            group_body<TT < 0 ? T_Q4_K : TT, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase,
+                                                   xfull, xempty, lane);
+        } else {
+            switch (S.type) {
+            case T_Q4_0:
+                group_body<T_Q4_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                break;
+            case T_Q8_0:
+                group_body<T_Q8_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                break;
+            case T_Q4_K:
+                group_body<T_Q4_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                break;
+            case T_Q5_K:
+                group_body<T_Q5_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                break;
+            default:
+                group_body<T_Q6_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                break;
+            }
+        }
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&wempty[ws]);
+        __syncwarp();
+    }
+    wg_wait<0>();
+    keep_acc(acc0);
+    keep_acc(acc1);
+
+    // Rows of this thread: tile i, r = 64 i + 16 wl + g8 (+ 8); tokens
+    // 8 j + 2 t (+ 1) for each n8 block j.
+    if (!p.swiglu) {
+        if (!ht.live) return;
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+#pragma unroll
+            for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int64_t r = ht.row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                    int n = 8 * j + 2 * t + (e & 1);
+                    if (r >= S.rows || n >= tok.count) continue;
+                    int64_t xr = tok.row0 + n;
+                    float v = (i ? acc1 : acc0)[4 * j + e];
+                    out_row(p, xr)[S.out_col + r] = v * p.x_inv[xr] * S.inv_wf;
+                }
+            }
+        }
+        return;
+    }
+    // SwiGLU: the up warpgroup parks its sums in shared memory (the weight
+    // stages, idle once both warpgroups are past their last group); the
+    // gate warpgroup combines them.
+    float *park = reinterpret_cast<float *>(wbase);
+    const int tw = tid & 127;
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    if (h == 1) {
+#pragma unroll
+        for (int i = 0; i < BN / 2; i++) {
+            park[i * 128 + tw] = acc0[i];
+            park[(BN / 2 + i) * 128 + tw] = acc1[i];
+        }
+    }
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    if (h == 1 || !ht0.live) return;
+    const GemmSrc &U = p.src[1];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int64_t r = ht0.row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                int n = 8 * j + 2 * t + (e & 1);
+                if (r >= S.rows || n >= tok.count) continue;
+                int64_t xr = tok.row0 + n;
+                float xi = p.x_inv[xr];
+                float gv = (i ? acc1 : acc0)[4 * j + e] * xi * S.inv_wf;
+                float uv = park[(i * (BN / 2) + 4 * j + e) * 128 + tw] * xi * U.inv_wf;
+                out_row(p, xr)[S.out_col + r] = silu(gv) * uv;
+            }
+        }
+    }
+#endif
+}
+
+// One instantiation's entry points: launch, and the shared-memory limit
+// (at load).
+#define KQ_SM90_INSTANCE(NAME, TT)                                                               \
+    cudaError_t NAME(const GemmParams &p, int bn, dim3 grid, cudaStream_t s)                     \
+    {                                                                                            \
+        if (bn == 128)                                                                           \
+            qgemm_sm90<128, TT><<<grid, 384, Cfg<128>::kSmem, s>>>(p);                            \
+        else                                                                                     \
+            qgemm_sm90<64, TT><<<grid, 384, Cfg<64>::kSmem, s>>>(p);                              \
+        return cudaGetLastError();                                                               \
+    }                                                                                            \
+    cudaError_t NAME##_init(void)                                                                \
+    {                                                                                            \
+        cudaError_t e = cudaFuncSetAttribute(qgemm_sm90<128, TT>,                                \
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,        \
+                                             Cfg<128>::kSmem);                                   \
+        if (e == cudaSuccess)                                                                    \
+            e = cudaFuncSetAttribute(qgemm_sm90<64, TT>,                                         \
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg<64>::kSmem); \
+        return e;                                                                                \
+    }
+
+#define KQ_SM90_DECLARE(NAME)                                                                    \
+    cudaError_t NAME(const GemmParams &p, int bn, dim3 grid, cudaStream_t s);                    \
+    cudaError_t NAME##_init(void);
+
+KQ_SM90_DECLARE(launch_mixed)
+KQ_SM90_DECLARE(launch_q4_k)
+KQ_SM90_DECLARE(launch_q5_k)
+KQ_SM90_DECLARE(launch_q6_k)
+KQ_SM90_DECLARE(launch_q4_0)
+KQ_SM90_DECLARE(launch_q8_0)
+
+}  // namespace sm90
+}  // namespace kqc
+
+#endif
