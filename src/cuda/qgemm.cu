@@ -471,7 +471,14 @@ extern "C" int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, 
         if ((e = cudaGetLastError()) != cudaSuccess) break;
         p.m = mc;
         p.y = a->y + m0 * p.ldy;
-        e = launch(p, sm90, bn, dim3(gx, (unsigned)((mc + bn - 1) / bn)), s);
+        unsigned gy = (unsigned)((mc + bn - 1) / bn);
+        // Fewer blocks than SMs: two blocks per tile, each half of K,
+        // adding into a zeroed y (Hopper kernel, plain outputs only).
+        p.split = sm90 && !p.swiglu && (int64_t)gx * gy < cfg->n_sm && p.groups >= 8 ? 2 : 1;
+        if (p.split > 1 &&
+            (e = cudaMemsetAsync(p.y, 0, (size_t)(mc * p.ldy) * sizeof(float), s)) != cudaSuccess)
+            break;
+        e = launch(p, sm90, bn, dim3(gx, gy, (unsigned)p.split), s);
     }
     *err = e;
     return 1;
@@ -513,6 +520,7 @@ extern "C" int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t
     if (sm90 && !encode_x(sc, K, bn, &p.x)) return 0;
     p.K = K;
     p.groups = (int)((K + 255) / 256);
+    p.split = 1;
     p.experts = 1;
     p.xh = sc.xh;
     p.x_rows = sc.rows;

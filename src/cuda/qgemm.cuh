@@ -44,6 +44,7 @@ struct GemmParams {
     CUtensorMap w[kGemmSrcs];       // per source (sm90)
     GemmSrc src[kGemmSrcs];
     int n_src, swiglu, experts, total_halves;
+    int split;                      // sm90: blocks per tile along K (1 or 2, plain only)
     int64_t K;
     int groups;                     // ceil(K / 256)
     int64_t m;                      // dense: x rows of this launch

@@ -203,13 +203,16 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     }
     __syncthreads();
     const HalfTile ht0 = half_tile(p, 0, kHalf90), ht1 = half_tile(p, 1, kHalf90);
+    // Split K: block z takes groups [g0, g1) and adds its partial sums.
+    const int g0 = (int)((int64_t)blockIdx.z * p.groups / p.split);
+    const int g1 = (int)((int64_t)(blockIdx.z + 1) * p.groups / p.split);
 
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
         if (warp != 0) return;
-        for (int g = 0; g < p.groups; g++) {
-            int ws = g & 1;
-            mbar_wait_warp(&wempty[ws], (uint32_t)(((g >> 1) & 1) ^ 1));
+        for (int g = g0; g < g1; g++) {
+            const int gl = g - g0, ws = gl & 1;  // stages count this block's groups
+            mbar_wait_warp(&wempty[ws], (uint32_t)(((gl >> 1) & 1) ^ 1));
             if (lane == 0) {
                 uint32_t bytes = 0;
                 bytes = kHalf90 * (p.src[ht0.src].pitch + p.src[ht1.src].pitch);
@@ -237,7 +240,7 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
             }
             if (lane == 0) {
                 for (int c = 0; c < 4; c++) {
-                    int xi = 4 * g + c, xs = xi % XS;
+                    int xi = 4 * gl + c, xs = xi % XS;
                     mbar_wait(&xempty[xs], (uint32_t)(((xi / XS) & 1) ^ 1));
                     mbar_expect(&xfull[xs], Cfg<BN>::kXBytes);
                     tma_2d(xbase + xs * Cfg<BN>::kXBytes, &p.x, &xfull[xs], 256 * g + 64 * c,
@@ -256,33 +259,34 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     float acc0[BN / 2], acc1[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc0[i] = acc1[i] = 0.f;
-    for (int g = 0; g < p.groups; g++) {
-        int ws = g & 1;
-        mbar_wait_warp(&wfull[ws], (uint32_t)((g >> 1) & 1));
+    const int ng = g1 - g0;
+    for (int gl = 0; gl < ng; gl++) {
+        const int g = g0 + gl, ws = gl & 1;
+        mbar_wait_warp(&wfull[ws], (uint32_t)((gl >> 1) & 1));
         const uint8_t *base = wbase + ws * kWStageBytes + h * kHalfBytes + ((g * S.gbytes) & 15);
         int r0 = 16 * wl + g8;
         const uint8_t *const row[4] = {base + r0 * S.pitch, base + (r0 + 8) * S.pitch,
                                        base + (r0 + 64) * S.pitch, base + (r0 + 72) * S.pitch};
         int64_t k0 = 256 * (int64_t)g;
         if (TT >= 0) {
-            group_body<TT < 0 ? T_Q4_K : TT, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase,
+            group_body<TT < 0 ? T_Q4_K : TT, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase,
                                                    xfull, xempty, lane);
         } else {
             switch (S.type) {
             case T_Q4_0:
-                group_body<T_Q4_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                group_body<T_Q4_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             case T_Q8_0:
-                group_body<T_Q8_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                group_body<T_Q8_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             case T_Q4_K:
-                group_body<T_Q4_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                group_body<T_Q4_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             case T_Q5_K:
-                group_body<T_Q5_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                group_body<T_Q5_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             default:
-                group_body<T_Q6_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * g, xbase, xfull, xempty, lane);
+                group_body<T_Q6_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             }
         }
@@ -308,8 +312,14 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
                     int n = 8 * j + 2 * t + (e & 1);
                     if (r >= S.rows || n >= tok.count) continue;
                     int64_t xr = tok.row0 + n;
-                    float v = (i ? acc1 : acc0)[4 * j + e];
-                    out_row(p, xr)[S.out_col + r] = v * p.x_inv[xr] * S.inv_wf;
+                    float v = (i ? acc1 : acc0)[4 * j + e] * p.x_inv[xr] * S.inv_wf;
+                    float *o = out_row(p, xr) + S.out_col + r;
+                    // Two halves of K add into a zeroed y: 0 + a + b is the
+                    // same in either order, so results stay deterministic.
+                    if (p.split > 1)
+                        atomicAdd(o, v);
+                    else
+                        *o = v;
                 }
             }
         }
