@@ -176,7 +176,10 @@ int main(int argc, char **argv)
 {
     kt_init("test_cuda_linear");
     ctx c = {0};
-    int rc = kc_open("cuda", &c.gpu);
+    /* gemm=off: these are the batched-decode kernels' tests (every m here
+     * would otherwise take the tensor-core GEMM from m = 17 on, which
+     * test_cuda_gemm checks against its own fp16 error bound). */
+    int rc = kc_open("cuda:gemm=off", &c.gpu);
     if (rc) return rc;
     if (!KT_OK(kq_backend_open("cpu-ref", &c.ref))) return kt_finish();
     printf("device: %s\n", kq_backend_device(c.gpu));

@@ -304,15 +304,22 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
     return s;
 }
 
-// The smallest m the GEMM takes per type, from the crossover measured with
+// The smallest m the GEMM takes, from crossovers measured with
 // `kq bench --backend cuda --backend cuda:gemm=off` on the H200
-// (bench/RESULTS.md, issue 6): at m = 32 the batched-decode kernel still
-// won for q4_K 4096x4096 (71 against 86 us), 4096x14336 (268 against 287)
-// and the experts (152 against 191); at m = 64 the GEMM won every shape
-// (by 1.6 to 4x). q8_0 4096x4096 took the GEMM already at m = 32 (109
-// against 131 us). Types not measured keep the q4_K crossover.
-int crossover(int type)
+// (bench/RESULTS.md, issue 6).
+// - wgmma, dense: from m = 17, where the batched-decode kernels' last tier
+//   ends. At m = 17 it took q4_K 14336x4096 in 43 us against 141,
+//   4096x4096 in 40 against 53, q8_0 4096x4096 in 39 against 86.
+// - wgmma, experts: 32. At m = 17, 128 x (768x2048) top-8 took 111 us
+//   against the decode kernel's 86; at m = 32, 112 against 155.
+// - mma.sync: at m = 32 the batched-decode kernels still won q4_K
+//   4096x4096 (71 against 86 us), 4096x14336 (268 against 287) and the
+//   experts (152 against 191); at m = 64 the GEMM won every shape; q8_0
+//   took it already at m = 32 (109 against 131 us).
+// Types not measured follow q4_K.
+int crossover(int type, bool sm90, bool experts)
 {
+    if (sm90) return experts ? 32 : 17;
     return type == T_Q8_0 ? 32 : 48;
 }
 
@@ -395,10 +402,10 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
     return cudaSuccess;
 }
 
-static bool gemm_wanted(const kq_cuda_gemm_cfg *cfg, int type, int64_t m)
+static bool gemm_wanted(const kq_cuda_gemm_cfg *cfg, int type, bool tma, bool experts, int64_t m)
 {
     if (!cfg || cfg->kernel < 0 || !cfg->scratch) return false;
-    int min_m = cfg->min_m > 0 ? cfg->min_m : crossover(type);
+    int min_m = cfg->min_m > 0 ? cfg->min_m : crossover(type, use_sm90(cfg) && tma, experts);
     return m >= min_m;
 }
 
@@ -406,14 +413,14 @@ extern "C" int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, 
 {
     const kq_cuda_gemm_cfg *cfg = a->gcfg;
     if (!a->gemm || !a->host_parts || a->n_parts > kGemmSrcs) return 0;
-    int t0 = a->host_parts[0].type;
-    if (!gemm_wanted(cfg, t0, a->m)) return 0;
+    if (a->m <= 0 || !cfg || cfg->kernel < 0) return 0;
     if ((reinterpret_cast<uintptr_t>(a->x) & 15) || a->n_cols % 32) return 0;
     bool tma = true;
     for (int i = 0; i < a->n_parts; i++) {
         if (!a->gemm[i].ok) return 0;
         tma = tma && !a->gemm[i].per_row;
     }
+    if (!gemm_wanted(cfg, a->host_parts[0].type, tma, false, a->m)) return 0;
     const bool sm90 = use_sm90(cfg) && tma;
     const int H = sm90 ? kHalf90 : kHalf80;
     GemmParams p;
@@ -490,7 +497,8 @@ extern "C" int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t
     const kq_cuda_gemm_cfg *cfg = a->gcfg;
     if (!a->gw || !a->gw->ok || (a->swiglu && (!a->gup || !a->gup->ok))) return 0;
     int64_t pairs = a->m * a->top_k;
-    if (!gemm_wanted(cfg, a->w.type, a->m)) return 0;
+    bool tma = !a->gw->per_row && !(a->swiglu && a->gup->per_row);
+    if (!gemm_wanted(cfg, a->w.type, tma, true, a->m)) return 0;
     if ((reinterpret_cast<uintptr_t>(a->x) & 15) || a->n_cols % 4 || a->token_stride % 4 ||
         a->slot_stride % 4)
         return 0;
