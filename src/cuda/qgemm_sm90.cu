@@ -22,17 +22,22 @@
 // products must leave the tensor core every K = 32 to be scaled into f32:
 // for m64n128k32 that is 64 conversions and 64 FMAs per thread per 64-cycle
 // instruction, which the warp schedulers cannot issue in time. Decoding to
-// fp16 costs ~6 instructions per 8 weights per 16-wide K step and keeps the
-// tensor core as the bound.
+// fp16 costs about 10 instructions per row per 16-wide K step (4 weights of
+// it per thread) and is, as measured below, what bounds this kernel; the
+// int8 path's fixups would cost several times more.
 //
-// Measured (H200, kq bench, bench/RESULTS.md): q4_K 14336x4096 m = 2048
-// 383 TFLOP/s (44% of the same run's wgmma peak), 4096x14336 404, q6_K 355,
-// q4_K 4096x4096 322; m = 512 296 / 207 / 281 / 180; experts 128 x
-// (768x2048) top-8 198 at m = 2048 and 84 at m = 512. ncu (before the last
-// two fixes) showed the tensor pipe at 33% and issue slots at 38%: a block
-// runs a group in about 3x the tensor time, the decode's instructions and
-// latency showing between the wgmmas; grids smaller than the SM count
-// (4096x4096 at m = 512: 64 blocks) leave SMs idle.
+// Launches with fewer blocks than SMs split K in two (atomic adds of two
+// partial sums into a zeroed y, deterministic); each weight type has its
+// own kernel (qgemm_sm90.cuh instantiated here and in qgemm_sm90_*.cu),
+// fused parts of several types a mixed one.
+//
+// Measured (H200, 880 TFLOP/s fp16 wgmma peak in the same run, kq bench;
+// bench/RESULTS.md): q4_K 14336x4096 at m = 512 341 TFLOP/s and m = 2048 408;
+// 4096x14336 357 / 459; q6_K 299 / 365; q4_K 4096x4096 265 / 365; experts
+// 128 x (768x2048) top-8 103 / 212. Nsight Compute: tensor pipe 45% active,
+// issue slots 38% busy, top stalls on dependent instructions and shared
+// loads: the decode between wgmmas, with 8 consumer warps per SM to hide
+// it, is the bound; memory is far from it (L2 2 TB/s, DRAM 0.3 TB/s).
 #include "qgemm_sm90.cuh"
 
 namespace kqc {
