@@ -49,7 +49,7 @@ KQ_SM90_INSTANCE(launch_q4_k, T_Q4_K)
 bool gemm_sm90_built(void)
 {
     cudaFuncAttributes fa;
-    return cudaFuncGetAttributes(&fa, sm90::qgemm_sm90<128, -1>) == cudaSuccess &&
+    return cudaFuncGetAttributes(&fa, sm90::qgemm_sm90<128, -1, sm90::kNC>) == cudaSuccess &&
            fa.binaryVersion >= 90;
 }
 

@@ -21,6 +21,11 @@ constexpr int kWStages = 2, kMaxPitch = 272;
 constexpr int kHalfBytes = kHalf90 * kMaxPitch;
 constexpr int kWStageBytes = 2 * kHalfBytes;
 
+// Consumer warpgroups per block (see qgemm_sm90). Four (one m64 tile each,
+// 112 registers) compiled without spills but hung on the H200 on its first
+// launch; not yet understood, so two it is.
+constexpr int kNC = 2;
+
 template <int BN> struct Cfg {
     static constexpr int kXStages = BN == 128 ? 4 : 6;
     static constexpr int kXBytes = BN * 128;
@@ -113,27 +118,28 @@ template <int N> __device__ __forceinline__ void keep_acc(float (&d)[N])
 
 #include "qgemm_wgmma.inc"
 
-// One 256-value group of the warpgroup's 128 rows: 16 K steps.
-template <int T, int BN>
-__device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[BN / 2],
-                                           const uint8_t *const (&row)[4], int t, float wf,
+// One 256-value group of the warpgroup's NT m64 tiles (rows 2i, 2i + 1 of
+// row[] are tile i's g8 and g8 + 8): 16 K steps.
+template <int T, int BN, int NT>
+__device__ __forceinline__ void group_body(float (&acc)[NT][BN / 2],
+                                           const uint8_t *const (&row)[2 * NT], int t, float wf,
                                            int64_t k0, int64_t K, int xi0, uint8_t *xbase,
                                            uint64_t *xfull, uint64_t *xempty, int lane)
 {
-    constexpr int XS = Cfg<BN>::kXStages;
+    constexpr int XS = Cfg<BN>::kXStages, R = 2 * NT;
     // kDepth steps' wgmmas stay in flight while the next step decodes, so
     // fragments rotate through kDepth + 1 register sets.
     constexpr int kDepth = 2, kSets = kDepth + 1;
-    uint32_t a[kSets][2][4];
-    Gs gs[4];
+    uint32_t a[kSets][NT][4];
+    Gs gs[R];
 #pragma unroll
-    for (int r = 0; r < 4; r++) gs[r] = Frag<T>::prep(row[r], wf);
+    for (int r = 0; r < R; r++) gs[r] = Frag<T>::prep(row[r], wf);
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         bool valid = k0 + 32 * j < K;
-        Sc sc[4];
+        Sc sc[R];
 #pragma unroll
-        for (int r = 0; r < 4; r++) sc[r] = Frag<T>::scale(row[r], j, gs[r], valid);
+        for (int r = 0; r < R; r++) sc[r] = Frag<T>::scale(row[r], j, gs[r], valid);
         if ((j & 1) == 0) {
             int xi = xi0 + j / 2;
             mbar_wait_warp(&xfull[xi % XS], (uint32_t)((xi / XS) & 1));
@@ -141,23 +147,28 @@ __device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[
 #pragma unroll
         for (int ss = 0; ss < 2; ss++) {
             const int s = 2 * j + ss, b = s % kSets;
-            uint32_t lo[4], hi[4];
-#pragma unroll
+            uint32_t lo[R], hi[R];
             // Past K (a Q4_0/Q8_0 row's last group) the scales are 0, so
             // whatever bytes sit there decode to 0: no branch.
-            for (int r = 0; r < 4; r++) Frag<T>::step(row[r], s, t, sc[r], lo[r], hi[r]);
-            a[b][0][0] = lo[0], a[b][0][1] = lo[1], a[b][0][2] = hi[0], a[b][0][3] = hi[1];
-            a[b][1][0] = lo[2], a[b][1][1] = lo[3], a[b][1][2] = hi[2], a[b][1][3] = hi[3];
+#pragma unroll
+            for (int r = 0; r < R; r++) Frag<T>::step(row[r], s, t, sc[r], lo[r], hi[r]);
+#pragma unroll
+            for (int i = 0; i < NT; i++) {
+                a[b][i][0] = lo[2 * i], a[b][i][1] = lo[2 * i + 1];
+                a[b][i][2] = hi[2 * i], a[b][i][3] = hi[2 * i + 1];
+            }
             int xi = xi0 + j / 2;
             uint32_t xa = su32(xbase + (xi % XS) * Cfg<BN>::kXBytes) + 32 * (s & 3);
             uint64_t db = xdesc(xa);
             wg_fence();
-            wgmma_rs(acc0, a[b][0], db);
-            wgmma_rs(acc1, a[b][1], db);
+#pragma unroll
+            for (int i = 0; i < NT; i++) wgmma_rs(acc[i], a[b][i], db);
             wg_commit();
             wg_wait<kDepth>();
 #pragma unroll
-            for (int q = 0; q < kSets; q++) keep(a[q][0]), keep(a[q][1]);
+            for (int q = 0; q < kSets; q++)
+#pragma unroll
+                for (int i = 0; i < NT; i++) keep(a[q][i]);
             // Steps up to s - kDepth are done: once that covers the previous
             // chunk's last step (4 xi - 1), the chunk is free.
             if ((s & 3) == kDepth - 1) {
@@ -173,18 +184,23 @@ __device__ __forceinline__ void group_body(float (&acc0)[BN / 2], float (&acc1)[
     // The next group's fragments reuse these registers: drain first.
     wg_wait<0>();
 #pragma unroll
-    for (int q = 0; q < kSets; q++) keep(a[q][0]), keep(a[q][1]);
+    for (int q = 0; q < kSets; q++)
+#pragma unroll
+        for (int i = 0; i < NT; i++) keep(a[q][i]);
 }
 #endif
 
 // TT: the launch's one weight type, or -1 when sources differ (a switch per
 // group picks the decoder: five bodies in one kernel, which the instruction
 // cache holds less well).
-template <int BN, int TT>
-__global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ GemmParams p)
+// NC: consumer warpgroups, 2 (each two m64 tiles) or 4 (one each: twice
+// the warps to hide the decode's latency, half the registers each).
+template <int BN, int TT, int NC>
+__global__ void __launch_bounds__(128 * (NC + 1), 1)
+    qgemm_sm90(const __grid_constant__ GemmParams p)
 {
 #ifdef KQ_SM90
-    constexpr int XS = Cfg<BN>::kXStages;
+    constexpr int XS = Cfg<BN>::kXStages, NT = 4 / NC, kWarps = 4 * NC;
     TokTile tok = tok_tile<BN>(p);
     if (tok.count <= 0) return;
     extern __shared__ uint8_t smem_raw[];
@@ -197,8 +213,8 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     uint64_t *wfull = bars, *wempty = bars + 2, *xfull = bars + 4, *xempty = bars + 4 + XS;
     const int tid = threadIdx.x, wg = tid / 128, warp = tid / 32, lane = tid & 31;
     if (tid == 0) {
-        for (int i = 0; i < 2; i++) mbar_init(&wfull[i], 1), mbar_init(&wempty[i], 8);
-        for (int i = 0; i < XS; i++) mbar_init(&xfull[i], 1), mbar_init(&xempty[i], 8);
+        for (int i = 0; i < 2; i++) mbar_init(&wfull[i], 1), mbar_init(&wempty[i], kWarps);
+        for (int i = 0; i < XS; i++) mbar_init(&xfull[i], 1), mbar_init(&xempty[i], kWarps);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
@@ -252,41 +268,53 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
         return;
     }
 
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
-    const int h = wg - 1, wl = warp & 3, g8 = lane >> 2, t = lane & 3;
+    if (NC == 2)
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    else
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 112;");
+    // Consumer cw owns tiles NT * sub .. of half h (64 rows a tile).
+    const int cw = wg - 1, h = cw / (NC / 2), sub = cw % (NC / 2);
+    const int wl = warp & 3, g8 = lane >> 2, t = lane & 3;
     const HalfTile ht = h ? ht1 : ht0;
     const GemmSrc &S = p.src[ht.src];
-    float acc0[BN / 2], acc1[BN / 2];
+    float acc[NT][BN / 2];
 #pragma unroll
-    for (int i = 0; i < BN / 2; i++) acc0[i] = acc1[i] = 0.f;
+    for (int i = 0; i < NT; i++)
+#pragma unroll
+        for (int k = 0; k < BN / 2; k++) acc[i][k] = 0.f;
     const int ng = g1 - g0;
     for (int gl = 0; gl < ng; gl++) {
         const int g = g0 + gl, ws = gl & 1;
         mbar_wait_warp(&wfull[ws], (uint32_t)((gl >> 1) & 1));
         const uint8_t *base = wbase + ws * kWStageBytes + h * kHalfBytes + ((g * S.gbytes) & 15);
-        int r0 = 16 * wl + g8;
-        const uint8_t *const row[4] = {base + r0 * S.pitch, base + (r0 + 8) * S.pitch,
-                                       base + (r0 + 64) * S.pitch, base + (r0 + 72) * S.pitch};
+        const int r0 = 64 * NT * sub + 16 * wl + g8;
+        const uint8_t *row[2 * NT];
+#pragma unroll
+        for (int i = 0; i < NT; i++) {
+            row[2 * i] = base + (r0 + 64 * i) * S.pitch;
+            row[2 * i + 1] = base + (r0 + 64 * i + 8) * S.pitch;
+        }
+        const uint8_t *const(&rows)[2 * NT] = row;
         int64_t k0 = 256 * (int64_t)g;
         if (TT >= 0) {
-            group_body<TT < 0 ? T_Q4_K : TT, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase,
+            group_body<TT < 0 ? T_Q4_K : TT, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase,
                                                    xfull, xempty, lane);
         } else {
             switch (S.type) {
             case T_Q4_0:
-                group_body<T_Q4_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
+                group_body<T_Q4_0, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             case T_Q8_0:
-                group_body<T_Q8_0, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
+                group_body<T_Q8_0, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             case T_Q4_K:
-                group_body<T_Q4_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
+                group_body<T_Q4_K, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             case T_Q5_K:
-                group_body<T_Q5_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
+                group_body<T_Q5_K, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             default:
-                group_body<T_Q6_K, BN>(acc0, acc1, row, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
+                group_body<T_Q6_K, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
                 break;
             }
         }
@@ -295,24 +323,24 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
         __syncwarp();
     }
     wg_wait<0>();
-    keep_acc(acc0);
-    keep_acc(acc1);
+#pragma unroll
+    for (int i = 0; i < NT; i++) keep_acc(acc[i]);
 
-    // Rows of this thread: tile i, r = 64 i + 16 wl + g8 (+ 8); tokens
-    // 8 j + 2 t (+ 1) for each n8 block j.
+    // Rows of this thread: tile i, r = 64 (NT sub + i) + 16 wl + g8 (+ 8);
+    // tokens 8 j + 2 t (+ 1) for each n8 block j.
     if (!p.swiglu) {
         if (!ht.live) return;
 #pragma unroll
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < NT; i++) {
 #pragma unroll
             for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    int64_t r = ht.row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                    int64_t r = ht.row0 + 64 * (NT * sub + i) + 16 * wl + g8 + 8 * (e >> 1);
                     int n = 8 * j + 2 * t + (e & 1);
                     if (r >= S.rows || n >= tok.count) continue;
                     int64_t xr = tok.row0 + n;
-                    float v = (i ? acc1 : acc0)[4 * j + e] * p.x_inv[xr] * S.inv_wf;
+                    float v = acc[i][4 * j + e] * p.x_inv[xr] * S.inv_wf;
                     float *o = out_row(p, xr) + S.out_col + r;
                     // Two halves of K add into a zeroed y: 0 + a + b is the
                     // same in either order, so results stay deterministic.
@@ -330,30 +358,31 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     // gate warpgroup combines them.
     float *park = reinterpret_cast<float *>(wbase);
     const int tw = tid & 127;
-    asm volatile("bar.sync 1, 256;" ::: "memory");
+    // Slot of (sub, tile i, register k) for this thread.
+    auto slot = [&](int i, int k) { return ((NT * sub + i) * (BN / 2) + k) * 128 + tw; };
+    asm volatile("bar.sync 1, %0;" ::"n"(128 * NC) : "memory");
     if (h == 1) {
 #pragma unroll
-        for (int i = 0; i < BN / 2; i++) {
-            park[i * 128 + tw] = acc0[i];
-            park[(BN / 2 + i) * 128 + tw] = acc1[i];
-        }
+        for (int i = 0; i < NT; i++)
+#pragma unroll
+            for (int k = 0; k < BN / 2; k++) park[slot(i, k)] = acc[i][k];
     }
-    asm volatile("bar.sync 1, 256;" ::: "memory");
+    asm volatile("bar.sync 1, %0;" ::"n"(128 * NC) : "memory");
     if (h == 1 || !ht0.live) return;
     const GemmSrc &U = p.src[1];
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NT; i++) {
 #pragma unroll
         for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int64_t r = ht0.row0 + 64 * i + 16 * wl + g8 + 8 * (e >> 1);
+                int64_t r = ht0.row0 + 64 * (NT * sub + i) + 16 * wl + g8 + 8 * (e >> 1);
                 int n = 8 * j + 2 * t + (e & 1);
                 if (r >= S.rows || n >= tok.count) continue;
                 int64_t xr = tok.row0 + n;
                 float xi = p.x_inv[xr];
-                float gv = (i ? acc1 : acc0)[4 * j + e] * xi * S.inv_wf;
-                float uv = park[(i * (BN / 2) + 4 * j + e) * 128 + tw] * xi * U.inv_wf;
+                float gv = acc[i][4 * j + e] * xi * S.inv_wf;
+                float uv = park[slot(i, 4 * j + e)] * xi * U.inv_wf;
                 out_row(p, xr)[S.out_col + r] = silu(gv) * uv;
             }
         }
@@ -367,18 +396,18 @@ __global__ void __launch_bounds__(384, 1) qgemm_sm90(const __grid_constant__ Gem
     cudaError_t NAME(const GemmParams &p, int bn, dim3 grid, cudaStream_t s)                     \
     {                                                                                            \
         if (bn == 128)                                                                           \
-            qgemm_sm90<128, TT><<<grid, 384, Cfg<128>::kSmem, s>>>(p);                            \
+            qgemm_sm90<128, TT, kNC><<<grid, 128 * (kNC + 1), Cfg<128>::kSmem, s>>>(p);          \
         else                                                                                     \
-            qgemm_sm90<64, TT><<<grid, 384, Cfg<64>::kSmem, s>>>(p);                              \
+            qgemm_sm90<64, TT, kNC><<<grid, 128 * (kNC + 1), Cfg<64>::kSmem, s>>>(p);            \
         return cudaGetLastError();                                                               \
     }                                                                                            \
     cudaError_t NAME##_init(void)                                                                \
     {                                                                                            \
-        cudaError_t e = cudaFuncSetAttribute(qgemm_sm90<128, TT>,                                \
+        cudaError_t e = cudaFuncSetAttribute(qgemm_sm90<128, TT, kNC>,                           \
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,        \
                                              Cfg<128>::kSmem);                                   \
         if (e == cudaSuccess)                                                                    \
-            e = cudaFuncSetAttribute(qgemm_sm90<64, TT>,                                         \
+            e = cudaFuncSetAttribute(qgemm_sm90<64, TT, kNC>,                                    \
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg<64>::kSmem); \
         return e;                                                                                \
     }
