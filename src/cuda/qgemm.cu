@@ -203,27 +203,21 @@ EncodeTiled encoder()
     return fn;
 }
 
-int group_bytes(int type)
-{
-    switch (type) {
-    case T_Q4_0: return Group<T_Q4_0>::kBytes;
-    case T_Q8_0: return Group<T_Q8_0>::kBytes;
-    case T_Q4_K: return Group<T_Q4_K>::kBytes;
-    case T_Q5_K: return Group<T_Q5_K>::kBytes;
-    case T_Q6_K: return Group<T_Q6_K>::kBytes;
-    default: return 0;
-    }
-}
+// A type's group bytes in memory and shared-memory row (Group<T>); 0 for
+// types the GEMM does not take.
+struct GroupSize {
+    int bytes, pitch;
+};
 
-int group_pitch(int type)
+GroupSize group_size(int type)
 {
     switch (type) {
-    case T_Q4_0: return Group<T_Q4_0>::kPitch;
-    case T_Q8_0: return Group<T_Q8_0>::kPitch;
-    case T_Q4_K: return Group<T_Q4_K>::kPitch;
-    case T_Q5_K: return Group<T_Q5_K>::kPitch;
-    case T_Q6_K: return Group<T_Q6_K>::kPitch;
-    default: return 0;
+    case T_Q4_0: return {Group<T_Q4_0>::kBytes, Group<T_Q4_0>::kPitch};
+    case T_Q8_0: return {Group<T_Q8_0>::kBytes, Group<T_Q8_0>::kPitch};
+    case T_Q4_K: return {Group<T_Q4_K>::kBytes, Group<T_Q4_K>::kPitch};
+    case T_Q5_K: return {Group<T_Q5_K>::kBytes, Group<T_Q5_K>::kPitch};
+    case T_Q6_K: return {Group<T_Q6_K>::kBytes, Group<T_Q6_K>::kPitch};
+    default: return {0, 0};
     }
 }
 
@@ -289,8 +283,8 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
 {
     GemmSrc s{};
     s.type = type;
-    s.pitch = group_pitch(type);
-    s.gbytes = group_bytes(type);
+    s.pitch = group_size(type).pitch;
+    s.gbytes = group_size(type).bytes;
     s.per_row = g.per_row;
     s.wf = g.wf;
     s.inv_wf = 1.0f / g.wf;
@@ -339,7 +333,7 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
                                               kq_cuda_gemm_w *out)
 {
     memset(out, 0, sizeof *out);
-    int gb = group_bytes(type);
+    int gb = group_size(type).bytes;
     if (!gb || cfg->kernel < 0 || cfg->sm < 80 || !cfg->scratch || rows <= 0 || n_exp <= 0 ||
         rows > INT32_MAX || n_exp > INT32_MAX)
         return cudaSuccess;
@@ -390,7 +384,7 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
         cuuint64_t dims[3] = {(cuuint64_t)(row_size / 2), (cuuint64_t)rows, (cuuint64_t)n_exp};
         cuuint64_t strides[2] = {(cuuint64_t)row_size,
                                  (cuuint64_t)(n_exp > 1 ? expert_bytes : rows * row_size)};
-        cuuint32_t box[3] = {(cuuint32_t)(group_pitch(type) / 2), (cuuint32_t)kHalf90, 1};
+        cuuint32_t box[3] = {(cuuint32_t)(group_size(type).pitch / 2), (cuuint32_t)kHalf90, 1};
         CUresult r = enc(&m, CU_TENSOR_MAP_DATA_TYPE_UINT16, 3, const_cast<uint8_t *>(data), dims,
                          strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
                          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);

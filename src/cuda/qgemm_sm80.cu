@@ -104,14 +104,7 @@ __global__ void __launch_bounds__(256) qgemm_sm80(const GemmParams p)
     const int g8 = lane >> 2, t = lane & 3;
     HalfTile ht = half_tile(p, h, kHalf80);
     const GemmSrc &S = p.src[ht.src];
-    int gb = 0;
-    switch (S.type) {
-    case T_Q4_0: gb = Group<T_Q4_0>::kBytes; break;
-    case T_Q8_0: gb = Group<T_Q8_0>::kBytes; break;
-    case T_Q4_K: gb = Group<T_Q4_K>::kBytes; break;
-    case T_Q5_K: gb = Group<T_Q5_K>::kBytes; break;
-    default: gb = Group<T_Q6_K>::kBytes; break;
-    }
+    const int gb = S.gbytes;
     // Rows past the source decode its last row (valid memory, never stored).
     int64_t ra = ht.row0 + 16 * (warp & 3) + g8, rb = ra + 8;
     int64_t ca = ra < S.rows ? ra : S.rows - 1, cb = rb < S.rows ? rb : S.rows - 1;

@@ -241,14 +241,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), 1)
                 const GemmSrc &S = p.src[hh.src];
                 uint8_t *dst = wbase + ws * kWStageBytes + h * kHalfBytes;
                 int64_t row = S.row_off + hh.row0;
-                int gb = 0;
-                switch (S.type) {
-                case T_Q4_0: gb = Group<T_Q4_0>::kBytes; break;
-                case T_Q8_0: gb = Group<T_Q8_0>::kBytes; break;
-                case T_Q4_K: gb = Group<T_Q4_K>::kBytes; break;
-                case T_Q5_K: gb = Group<T_Q5_K>::kBytes; break;
-                default: gb = Group<T_Q6_K>::kBytes; break;
-                }
+                const int gb = S.gbytes;
                 // Boxes start on 16-byte boundaries (Group<T_Q6_K>).
                 if (lane == 0)
                     tma_3d(dst, &p.w[hh.src], &wfull[ws], ((g * gb) & ~15) / 2, (int)row,
