@@ -167,6 +167,13 @@ static kq_status gemm_describe(cuda_state *s, kq_cuda_gemm_w *g, const uint8_t *
                                int64_t rows, int64_t row_size, int64_t n_cols, int64_t n_exp,
                                int64_t expert_bytes)
 {
+    /* Weights in host memory (host_weights=1) keep the batched-decode
+     * kernels: prefill over the bus is bound by the bus, and the GEMM's
+     * TMA copies were never tried on mapped host memory. */
+    if (s->host_weights) {
+        memset(g, 0, sizeof *g);
+        return KQ_OK;
+    }
     pthread_mutex_lock(&s->launch_lock);
     gemm_scratch(s);
     cudaError_t e = kq__cuda_gemm_describe(&s->gemm, data, type, rows, row_size, n_cols, n_exp,

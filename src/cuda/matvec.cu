@@ -1,7 +1,8 @@
 // Decode (m = 1) and batched-decode (m <= 16) matrix-vector kernels, dense,
-// fused, SwiGLU and experts by ids; larger m runs the m = 16 kernel once per
-// 16 rows of x (correct, re-reads the weights m / 16 times; the tensor-core
-// GEMM is a later issue). Dense Q4_K/Q5_K/Q6_K calls with m <= 4 and rows of
+// fused, SwiGLU and experts by ids. Calls the tensor-core GEMM takes (from
+// m = 17, qgemm.cu) go there first; the rest of larger m (gemm=off, float
+// weights, non-finite scales) runs the m = 16 kernel once per 16 rows of x,
+// re-reading the weights m / 16 times. Dense Q4_K/Q5_K/Q6_K calls with m <= 4 and rows of
 // 16-byte multiples go to stream_gemv.cu instead (kq__cuda_stream_dense).
 //
 // Strategy: one warp owns two weight rows (or one gate row and its up row)

@@ -13,7 +13,8 @@
 // gathered in that order, so a tile's tokens are contiguous rows for the
 // GEMM's TMA. The tile list stays on the device: the GEMM grid is sized for
 // the most tiles the pairs could need and blocks past the real count exit.
-// No host synchronization anywhere.
+// No call synchronizes with the host (only loading does, for the range
+// check).
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
