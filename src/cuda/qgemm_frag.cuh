@@ -231,7 +231,8 @@ template <> __device__ inline float block_bound<T_Q5_K>(const uint8_t *b)
 }
 template <> __device__ inline float block_bound<T_Q6_K>(const uint8_t *b)
 {
-    return fabsf(h2f(ld_u16x2(b + 208))) * 128.f * 32.f;
+    // d is the block's last two bytes: a 32-bit read would pass its end.
+    return fabsf(h2f(__ldg(reinterpret_cast<const unsigned short *>(b + 208)))) * 128.f * 32.f;
 }
 
 }  // namespace kqc
