@@ -164,8 +164,7 @@ static void gemm_scratch(cuda_state *s)
 /* GEMM descriptors for n matrices; a failure of the range check is a load
  * error, an unsupported matrix only leaves its descriptor off. */
 static kq_status gemm_describe(cuda_state *s, kq_cuda_gemm_w *g, const uint8_t *data, int type,
-                               int64_t rows, int64_t row_size, int64_t n_cols, int64_t n_exp,
-                               int64_t expert_bytes)
+                               int64_t rows, int64_t row_size, int64_t n_exp, int64_t expert_bytes)
 {
     /* Weights in host memory (host_weights=1) keep the batched-decode
      * kernels: prefill over the bus is bound by the bus, and the GEMM's
@@ -176,7 +175,7 @@ static kq_status gemm_describe(cuda_state *s, kq_cuda_gemm_w *g, const uint8_t *
     }
     pthread_mutex_lock(&s->launch_lock);
     gemm_scratch(s);
-    cudaError_t e = kq__cuda_gemm_describe(&s->gemm, data, type, rows, row_size, n_cols, n_exp,
+    cudaError_t e = kq__cuda_gemm_describe(&s->gemm, data, type, rows, row_size, n_exp,
                                            expert_bytes, g);
     pthread_mutex_unlock(&s->launch_lock);
     return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, "loading weights on cuda: GEMM range check");
@@ -293,8 +292,7 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
         st = kq__fail(KQ_ERR_NO_MEMORY, "loading a linear on cuda: out of memory");
     for (int i = 0; st == KQ_OK && i < n; i++)
         st = gemm_describe(s, &w->gemm[i], table[i].data, table[i].type,
-                           table[i].row_end - table[i].row_begin, table[i].row_size, l->n_cols,
-                           1, 0);
+                           table[i].row_end - table[i].row_begin, table[i].row_size, 1, 0);
     w->host_parts = table;
     if (st) {
         weights_free(w);
@@ -341,7 +339,7 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
         st = kq__fail(KQ_ERR_NO_MEMORY, "loading experts on cuda: out of memory");
     if (st == KQ_OK)
         st = gemm_describe(s, w->gemm, w->data, e->w.type, e->n_rows, (int64_t)e->w.row_size,
-                           e->n_cols, e->n_experts, (int64_t)e->expert_bytes);
+                           e->n_experts, (int64_t)e->expert_bytes);
     if (st) {
         weights_free(w);
         return st;

@@ -88,7 +88,8 @@ typedef struct kq_cuda_experts_args {
 typedef struct kq_cuda_gemm_w {
     unsigned long long map[16]; /* CUtensorMap (128 bytes) */
     int ok;
-    int per_row;                /* 1: a 1-D map, one copy per row (rows not 16-byte multiples) */
+    int no_map;                 /* 1: no TMA map can hold these rows (not 16-byte multiples,
+                                   or an unaligned base): the mma.sync kernel takes them */
     float wf;
 } kq_cuda_gemm_w;
 
@@ -109,8 +110,8 @@ typedef struct kq_cuda_gemm_cfg {
  * time only). A failure of the range kernel is returned; an unsupported
  * matrix is ok = 0 with cudaSuccess. */
 cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const uint8_t *data, int type,
-                                   int64_t rows, int64_t row_size, int64_t n_cols,
-                                   int64_t n_experts, int64_t expert_bytes, kq_cuda_gemm_w *out);
+                                   int64_t rows, int64_t row_size, int64_t n_experts,
+                                   int64_t expert_bytes, kq_cuda_gemm_w *out);
 
 /* Take the call (return 1, *err set) or leave it to the other kernels (0). */
 int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);

@@ -279,6 +279,26 @@ bool encode_x(const Scratch &s, int64_t K, int bn, CUtensorMap *m)
                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The x side of a launch: the call's fp16 rows in the scratch (and their
+// TMA map for the wgmma kernel).
+bool attach_x(GemmParams &p, const Scratch &sc, int64_t K, int bn, bool sm90)
+{
+    if (sm90 && !encode_x(sc, K, bn, &p.x)) return false;
+    p.K = K;
+    p.groups = (int)((K + 255) / 256);
+    p.xh = sc.xh;
+    p.x_rows = sc.rows;
+    p.x_inv = sc.x_inv;
+    return true;
+}
+
+// Blocks along the weight rows: two halves each (plain), or one gate/up
+// pair of halves (SwiGLU).
+unsigned row_blocks(const GemmParams &p)
+{
+    return p.swiglu ? (unsigned)p.src[0].halves : (unsigned)((p.total_halves + 1) / 2);
+}
+
 GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t row_off,
                  int64_t rows, int64_t row_size, int64_t expert_bytes, int64_t out_col, int H)
 {
@@ -286,7 +306,6 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
     s.type = type;
     s.pitch = group_size(type).pitch;
     s.gbytes = group_size(type).bytes;
-    s.per_row = g.per_row;
     s.wf = g.wf;
     s.inv_wf = 1.0f / g.wf;
     s.row_off = row_off;
@@ -330,7 +349,7 @@ using namespace kqc;
 
 extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const uint8_t *data,
                                               int type, int64_t rows, int64_t row_size,
-                                              int64_t n_cols, int64_t n_exp, int64_t expert_bytes,
+                                              int64_t n_exp, int64_t expert_bytes,
                                               kq_cuda_gemm_w *out)
 {
     memset(out, 0, sizeof *out);
@@ -370,14 +389,12 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
     int ex = wmax > 0.f ? 14 - std::ilogb(wmax) : 0;
     ex = ex > 100 ? 100 : (ex < -100 ? -100 : ex);
     out->wf = std::ldexp(1.0f, ex);
-    // TMA: a 3-D map (rows, experts) when strides allow, else a 1-D map
-    // over all the bytes with one copy per row.
+    // TMA: a 3-D map (rows, experts). Rows that are not 16-byte multiples
+    // cannot be a TMA tensor's rows: such weights go to the mma.sync
+    // kernel, which reads them directly.
     uintptr_t addr = reinterpret_cast<uintptr_t>(data);
-    out->per_row = row_size % 16 != 0 || (n_exp > 1 && expert_bytes % 16 != 0) || (addr & 15);
-    (void)n_cols;
-    // Rows that are not 16-byte multiples cannot be a TMA tensor's rows:
-    // such weights go to the mma.sync kernel, which reads them directly.
-    if (use_sm90(cfg) && !out->per_row) {
+    out->no_map = row_size % 16 != 0 || (n_exp > 1 && expert_bytes % 16 != 0) || (addr & 15);
+    if (use_sm90(cfg) && !out->no_map) {
         EncodeTiled enc = encoder();
         if (!enc) return cudaSuccess;
         CUtensorMap m;
@@ -413,7 +430,7 @@ extern "C" int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, 
     bool tma = true;
     for (int i = 0; i < a->n_parts; i++) {
         if (!a->gemm[i].ok) return 0;
-        tma = tma && !a->gemm[i].per_row;
+        tma = tma && !a->gemm[i].no_map;
     }
     if (!gemm_wanted(cfg, a->host_parts[0].type, tma, false, a->m)) return 0;
     const bool sm90 = use_sm90(cfg) && tma;
@@ -457,13 +474,8 @@ extern "C" int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, 
     Scratch sc;
     if (!scratch_layout(cfg->scratch, K, 0, sc)) return 0;
     const int bn = sm90 && a->m >= 96 ? 128 : 64;
-    if (sm90 && !encode_x(sc, K, bn, &p.x)) return 0;
-    p.K = K;
-    p.groups = (int)((K + 255) / 256);
-    p.xh = sc.xh;
-    p.x_rows = sc.rows;
-    p.x_inv = sc.x_inv;
-    unsigned gx = p.swiglu ? (unsigned)p.src[0].halves : (unsigned)((p.total_halves + 1) / 2);
+    if (!attach_x(p, sc, K, bn, sm90)) return 0;
+    const unsigned gx = row_blocks(p);
     cudaError_t e = cudaSuccess;
     int64_t chunk = sc.rows / bn * bn;
     for (int64_t m0 = 0; m0 < a->m && e == cudaSuccess; m0 += chunk) {
@@ -492,12 +504,12 @@ extern "C" int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t
     const kq_cuda_gemm_cfg *cfg = a->gcfg;
     if (!a->gw || !a->gw->ok || (a->swiglu && (!a->gup || !a->gup->ok))) return 0;
     int64_t pairs = a->m * a->top_k;
-    bool tma = !a->gw->per_row && !(a->swiglu && a->gup->per_row);
+    bool tma = !a->gw->no_map && !(a->swiglu && a->gup->no_map);
     if (!gemm_wanted(cfg, a->w.type, tma, true, a->m)) return 0;
     if ((reinterpret_cast<uintptr_t>(a->x) & 15) || a->n_cols % 4 || a->token_stride % 4 ||
         a->slot_stride % 4)
         return 0;
-    const bool sm90 = use_sm90(cfg) && !a->gw->per_row && !(a->swiglu && a->gup->per_row);
+    const bool sm90 = use_sm90(cfg) && tma;
     const int H = sm90 ? kHalf90 : kHalf80;
     Scratch sc;
     if (!scratch_layout(cfg->scratch, a->n_cols, a->n_experts, sc)) return 0;
@@ -520,20 +532,15 @@ extern "C" int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t
     // Tokens per touched expert decide the tile width.
     int64_t touched = pairs < a->n_experts ? pairs : a->n_experts;
     const int bn = sm90 && pairs / (touched ? touched : 1) >= 96 ? 128 : 64;
-    if (sm90 && !encode_x(sc, K, bn, &p.x)) return 0;
-    p.K = K;
-    p.groups = (int)((K + 255) / 256);
+    if (!attach_x(p, sc, K, bn, sm90)) return 0;
     p.split = 1;
     p.experts = 1;
-    p.xh = sc.xh;
-    p.x_rows = sc.rows;
-    p.x_inv = sc.x_inv;
     p.y = a->y;
     p.ldy = a->n_rows;
     p.tiles = sc.b.tiles;
     p.n_tiles = sc.b.n_tiles;
     p.pair_of = sc.b.pair_of;
-    unsigned gx = p.swiglu ? (unsigned)p.src[0].halves : (unsigned)((p.total_halves + 1) / 2);
+    const unsigned gx = row_blocks(p);
     cudaError_t e = cudaSuccess;
     const int n_exp = (int)a->n_experts;
     for (int64_t p0 = 0; p0 < pairs && e == cudaSuccess; p0 += sc.rows) {

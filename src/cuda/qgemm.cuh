@@ -28,11 +28,10 @@ struct GemmSrc {
     int type;             // ggml type id
     int pitch;            // bytes of a group's shared row (Group<T>::kPitch)
     int gbytes;           // bytes of a group in memory (Group<T>::kBytes)
-    int per_row;          // 1-D map: one copy per row
     float wf, inv_wf;     // weight factor (power of two) and its inverse
     int64_t row_off;      // first row within the map (a view of a part)
     int64_t rows;         // rows of this source
-    int64_t row_size, expert_bytes;  // bytes (1-D coordinates, direct loads)
+    int64_t row_size, expert_bytes;  // bytes (the mma.sync kernel's direct loads)
     const uint8_t *data;  // device address of row 0 of expert 0 (direct loads)
     int64_t out_col;      // output column of row 0
     int halves;           // ceil(rows / H)
