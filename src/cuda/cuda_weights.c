@@ -186,6 +186,22 @@ static int is_quant(int type)
     return type != KQ_TYPE_F32 && type != KQ_TYPE_F16 && type != KQ_TYPE_BF16;
 }
 
+/* The weight types this backend has kernels for: the float types and the
+ * quantized types listed here. Anything
+ * else is refused at load, so no kernel ever meets a type it cannot decode. */
+static kq_status check_type(int type, const char *what)
+{
+    if (type == KQ_TYPE_F32 || type == KQ_TYPE_F16 || type == KQ_TYPE_BF16) return KQ_OK;
+    switch (type) {
+    case KQ_TYPE_Q4_0: case KQ_TYPE_Q8_0: case KQ_TYPE_Q4_K: case KQ_TYPE_Q5_K: case KQ_TYPE_Q6_K:
+        return KQ_OK;
+    default: break;
+    }
+    const char *name = kq_type_name(type);
+    return kq__fail(KQ_ERR_UNSUPPORTED, "loading %s on cuda: weight type %s (%d) has no CUDA kernels",
+                    what, name ? name : "unknown", type);
+}
+
 static void weights_free(cuda_weights *w)
 {
     if (!w) return;
@@ -220,6 +236,10 @@ static cuda_weights *weights_new(int n_host)
 kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
 {
     cuda_state *s = b->impl;
+    for (int i = 0; i < l->n_parts; i++) {
+        kq_status ts = check_type(l->parts[i].type, "a linear");
+        if (ts) return ts;
+    }
     cudaSetDevice(s->device);
     int n = l->n_parts;
     cuda_weights *w = weights_new(s->host_weights ? n : 0);
@@ -312,6 +332,8 @@ void kq__cuda_linear_release(kq_backend *b, kq_linear *l)
 kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
 {
     cuda_state *s = b->impl;
+    kq_status ts = check_type(e->w.type, "experts");
+    if (ts) return ts;
     cudaSetDevice(s->device);
     cuda_weights *w = weights_new(s->host_weights ? 1 : 0);
     if (!w) return kq__fail(KQ_ERR_NO_MEMORY, "loading experts on cuda: out of memory");
