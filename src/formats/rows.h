@@ -31,6 +31,16 @@ void kq__q5_K_from_float(const float *src, void *dst, int64_t n);
 void kq__q6_K_to_float(const void *src, float *dst, int64_t n);
 void kq__q6_K_from_float(const float *src, void *dst, int64_t n);
 
+/* The types added with issue 13 (q4_1 ... iq4_xs). */
+void kq__q4_1_to_float(const void *src, float *dst, int64_t n);
+void kq__q5_0_to_float(const void *src, float *dst, int64_t n);
+void kq__q5_1_to_float(const void *src, float *dst, int64_t n);
+void kq__iq4_nl_to_float(const void *src, float *dst, int64_t n);
+void kq__mxfp4_to_float(const void *src, float *dst, int64_t n);
+void kq__q2_K_to_float(const void *src, float *dst, int64_t n);
+void kq__q3_K_to_float(const void *src, float *dst, int64_t n);
+void kq__iq4_xs_to_float(const void *src, float *dst, int64_t n);
+
 void kq__q8_K_to_float(const void *src, float *dst, int64_t n);
 void kq__q8_K_from_float(const float *src, void *dst, int64_t n);
 

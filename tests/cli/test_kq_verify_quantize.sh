@@ -18,7 +18,7 @@ check() { # check DESCRIPTION COMMAND...
 
 # Two layers, hidden 256, ffn 512: F32 and F16 weights, a 1-D norm, an
 # expert stack (3-D), a tensor with rows of 96 (Q8_0 under K types) and a
-# Q2_K tensor (a type kquant does not compute: copied, and skipped by verify).
+# IQ2_XXS tensor (a type kquant does not compute: copied, and skipped by verify).
 python3 - "$dir/f32.gguf" <<'EOF'
 import random, struct, sys
 rng = random.Random(1234)
@@ -37,7 +37,7 @@ def add(name, ne, t):
     n = 1
     for d in ne:
         n *= d
-    data = floats(n, "f" if t == 0 else "e") if t in (0, 1) else bytes(n // 256 * 84)
+    data = floats(n, "f" if t == 0 else "e") if t in (0, 1) else bytes(n // 256 * 66)
     tensors.append((name, ne, t, data))
 add("token_embd.weight", [256, 32], 1)
 for i in range(2):
@@ -48,7 +48,7 @@ for i in range(2):
 add("blk.1.ffn_down_exps.weight", [512, 256, 4], 0)
 add("blk.1.ffn_up_exps.weight", [256, 128, 4], 1)
 add("blk.0.attn_kv_b.weight", [96, 64], 0)
-add("blk.0.q2.weight", [256, 4], 10)
+add("blk.0.q2.weight", [256, 4], 16)
 add("output.weight", [256, 32], 0)
 out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)))
 for k, t, v in kvs:
@@ -70,7 +70,7 @@ check "python wrote the float model" test -s "$dir/f32.gguf"
 check "verify of the float model exits 0" test $? -eq 0
 check "seed printed" grep -q "seed 11" "$dir/out"
 check "1-D norm listed as skipped" grep -Eq "blk.0.attn_norm.weight +f32 .* skip" "$dir/out"
-check "q2_K listed as skipped" grep -Eq "blk.0.q2.weight +q2_K .*unsupported type +skip" "$dir/out"
+check "iq2_xxs listed as skipped" grep -Eq "blk.0.q2.weight +iq2_xxs .*unsupported type +skip" "$dir/out"
 
 for t in q4_k_m Q4_0 q8_0 q4_K Q5_K q6_k; do
   "$kq" quantize "$dir/f32.gguf" "$dir/$t.gguf" "$t" --threads 2 >"$dir/qout" 2>"$dir/qerr"
@@ -87,7 +87,7 @@ check "q4_k_m: attn_v of layer 1 is q6_K" grep -Eq "blk.1.attn_v.weight +q6_K " 
 check "q4_k_m: attn_v of layer 0 is q4_K" grep -Eq "blk.0.attn_v.weight +q4_K " "$dir/info"
 check "q4_k_m: q_proj is q4_K" grep -Eq "blk.0.attn_q.weight +q4_K " "$dir/info"
 check "q4_k_m: rows of 96 fall back to q8_0" grep -Eq "blk.0.attn_kv_b.weight +q8_0 " "$dir/info"
-check "q4_k_m: q2_K copied" grep -Eq "blk.0.q2.weight +q2_K " "$dir/info"
+check "q4_k_m: iq2_xxs copied" grep -Eq "blk.0.q2.weight +iq2_xxs " "$dir/info"
 check "q4_k_m: file_type 15" grep -Eq "general.file_type +u32 +15$" "$dir/info"
 "$kq" verify "$dir/q4_k_m.gguf" >"$dir/out" 2>&1
 check "3-D experts verified" \

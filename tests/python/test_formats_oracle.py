@@ -83,7 +83,18 @@ SPECIAL_FP16 = np.array([0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400,
 # type -> byte offsets of its fp16 scale fields inside a block
 SCALE_FIELDS = {
     T.Q4_0: [0], T.Q8_0: [0], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.IQ4_NL: [0], T.Q2_K: [80, 82],
+    T.Q3_K: [108], T.IQ4_XS: [0],
 }
+
+# MXFP4's scale is one E8M0 byte: random bytes already cover all 256 values,
+# but force the edges (subnormal results at 0 and 1, the largest at 254/255)
+# into a third of the blocks as well.
+SPECIAL_E8M0 = np.array([0, 1, 2, 126, 127, 128, 253, 254, 255], dtype=np.uint8)
+
+# every quantized type the oracle decodes, old and new
+QUANT_TYPES = (T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.IQ4_NL, T.MXFP4, T.Q2_K, T.Q3_K,
+               T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS)
 
 
 def check_dequantize(qtype, n_rows, n_cols):
@@ -102,11 +113,15 @@ def check_dequantize(qtype, n_rows, n_cols):
             pick = rng.random(n_blocks) < 1 / 3
             vals = SPECIAL_FP16[rng.integers(0, len(SPECIAL_FP16), size=int(pick.sum()))]
             blocks[pick, off:off + 2] = vals.view(np.uint8).reshape(-1, 2)
+    if qtype == T.MXFP4:
+        blocks = raw.reshape(-1, block_bytes)
+        pick = rng.random(blocks.shape[0]) < 1 / 3
+        blocks[pick, 0] = SPECIAL_E8M0[rng.integers(0, len(SPECIAL_E8M0), size=int(pick.sum()))]
     ours = ours_dequantize(qtype, raw, n_rows, n_cols)
     ref = gq.dequantize(raw, qtype).reshape(n_rows, n_cols)
     n_bad, first = same_floats(ours, ref)
     n_nan = int(np.isnan(ref).sum())
-    print("dequantize %-5s %d x %d: %d mismatches (%d NaN outputs, %d inf outputs in the oracle)"
+    print("dequantize %-6s %d x %d: %d mismatches (%d NaN outputs, %d inf outputs in the oracle)"
           % (qtype.name, n_rows, n_cols, n_bad, n_nan, int(np.isinf(ref).sum())))
     if n_bad:
         o, r = ours.ravel()[first], ref.ravel()[first]
@@ -163,13 +178,10 @@ def main():
     # dequantization, bit for bit, on raw random bytes
     check_dequantize(T.F16, 64, 4096)
     check_dequantize(T.BF16, 64, 4096)
-    check_dequantize(T.Q4_0, 64, 4096)
-    check_dequantize(T.Q8_0, 64, 4096)
-    check_dequantize(T.Q4_K, 64, 4096)
-    check_dequantize(T.Q5_K, 64, 4096)
-    check_dequantize(T.Q6_K, 64, 4096)
+    for qt in QUANT_TYPES:
+        check_dequantize(qt, 64, 4096)
     # odd shapes: one row, one block
-    for qt in (T.Q4_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.F16, T.BF16):
+    for qt in QUANT_TYPES + (T.F16, T.BF16):
         check_dequantize(qt, 1, gguf.GGML_QUANT_SIZES[qt][0] * (1 if qt not in (T.F16, T.BF16) else 7))
 
     # quantization, byte for byte, against gguf's reference-exact quantizers
