@@ -1,11 +1,15 @@
 #include "testutil.h"
 
+#include <stddef.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "formats/type_list.h"
 
 static const char *g_name = "test";
 static uint64_t g_seed, g_state;
@@ -121,9 +125,76 @@ void kt_matmul_ref(const float *w, int64_t n, int64_t k, const float *x, int64_t
         }
 }
 
-const int kt_weight_types[] = {KQ_TYPE_F32,  KQ_TYPE_F16,  KQ_TYPE_BF16, KQ_TYPE_Q4_0,
-                               KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K, KQ_TYPE_Q6_K};
+#define KT_QUANT_ID(id, name, block, elems, act) id,
+const int kt_weight_types[] = {KQ_TYPE_F32, KQ_TYPE_F16, KQ_TYPE_BF16,
+                               KQ_QUANT_TYPES(KT_QUANT_ID)};
+#undef KT_QUANT_ID
 const int kt_n_weight_types = (int)(sizeof kt_weight_types / sizeof kt_weight_types[0]);
+
+int kt_block_layout_of(int type, kt_block_layout *o)
+{
+    /* fp16 fields, E8M0 byte, and the quant-only byte range of each block. */
+#define KT_H(s, f) (int)offsetof(s, f)
+    switch (type) {
+    case KQ_TYPE_Q4_0: *o = (kt_block_layout){32, 18, {0, -1}, -1, 2, 16}; break;
+    case KQ_TYPE_Q4_1: *o = (kt_block_layout){32, 20, {0, 2}, -1, 4, 16}; break;
+    case KQ_TYPE_Q5_0: *o = (kt_block_layout){32, 22, {0, -1}, -1, 2, 20}; break;
+    case KQ_TYPE_Q5_1: *o = (kt_block_layout){32, 24, {0, 2}, -1, 4, 20}; break;
+    case KQ_TYPE_Q8_0: *o = (kt_block_layout){32, 34, {0, -1}, -1, 2, 32}; break;
+    case KQ_TYPE_IQ4_NL: *o = (kt_block_layout){32, 18, {0, -1}, -1, 2, 16}; break;
+    case KQ_TYPE_MXFP4: *o = (kt_block_layout){32, 17, {-1, -1}, 0, 1, 16}; break;
+    case KQ_TYPE_Q2_K:
+        *o = (kt_block_layout){256, 84, {KT_H(kq_block_q2_K, d), KT_H(kq_block_q2_K, dmin)}, -1,
+                               KT_H(kq_block_q2_K, qs), 64};
+        break;
+    case KQ_TYPE_Q3_K: /* hmask then qs */
+        *o = (kt_block_layout){256, 110, {KT_H(kq_block_q3_K, d), -1}, -1, 0, 96};
+        break;
+    case KQ_TYPE_Q4_K: *o = (kt_block_layout){256, 144, {0, 2}, -1, 16, 128}; break;
+    case KQ_TYPE_Q5_K: /* qh then qs */
+        *o = (kt_block_layout){256, 176, {0, 2}, -1, 16, 160};
+        break;
+    case KQ_TYPE_Q6_K: *o = (kt_block_layout){256, 210, {208, -1}, -1, 0, 192}; break;
+    case KQ_TYPE_IQ4_XS: *o = (kt_block_layout){256, 136, {0, -1}, -1, 8, 128}; break;
+    default: return -1;
+    }
+#undef KT_H
+    return 0;
+}
+
+void kt_random_blocks(int type, uint8_t *dst, int64_t nb)
+{
+    kt_block_layout L;
+    if (kt_block_layout_of(type, &L)) return;
+    kt_fill_bytes(dst, (size_t)(nb * L.bytes));
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = dst + b * L.bytes;
+        for (int i = 0; i < 2; i++) {
+            uint8_t *hi = L.half[i] >= 0 ? blk + L.half[i] + 1 : NULL;
+            /* Exponent all ones is inf/NaN: clearing its top bit keeps the rest. */
+            if (hi && (*hi & 0x7c) == 0x7c) *hi = (uint8_t)(*hi & ~0x40);
+        }
+        if (L.e8m0 >= 0 && blk[L.e8m0] > 144) blk[L.e8m0] = (uint8_t)(blk[L.e8m0] - 128);
+    }
+}
+
+/* Random blocks under layer-sized scales (testutil.h). */
+static void random_layer_blocks(int type, uint8_t *dst, int64_t nb)
+{
+    kt_block_layout L;
+    kt_random_blocks(type, dst, nb);
+    if (kt_block_layout_of(type, &L)) return;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = dst + b * L.bytes;
+        for (int i = 0; i < 2; i++)
+            if (L.half[i] >= 0) {
+                const float v = (float)((kt_range(0, 1) ? 1 : -1) * (1e-4 + 3.9e-3 * kt_uniform()));
+                const uint16_t h = kq_f32_to_fp16(v);
+                memcpy(blk + L.half[i], &h, 2);
+            }
+        if (L.e8m0 >= 0) blk[L.e8m0] = (uint8_t)kt_range(118, 123);
+    }
+}
 
 int kt_weight_make(kt_weight *w, int type, int64_t n_rows, int64_t n_cols)
 {
@@ -143,7 +214,13 @@ int kt_weight_make(kt_weight *w, int type, int64_t n_rows, int64_t n_cols)
         /* Rows of different scales, as real layers have. */
         for (int64_t r = 0; r < n_rows; r++)
             kt_fill_normal(src + r * n_cols, n_cols, (float)(0.02 * (1.0 + 4.0 * kt_uniform())));
-        if (kq_quantize(type, src, n_rows, n_cols, w->bytes, w->nbytes) == KQ_OK &&
+        kq_status st = kq_quantize(type, src, n_rows, n_cols, w->bytes, w->nbytes);
+        kt_block_layout L;
+        if (st == KQ_ERR_UNSUPPORTED && kt_block_layout_of(type, &L) == 0) {
+            random_layer_blocks(type, w->bytes, (int64_t)(w->nbytes / (size_t)L.bytes));
+            st = KQ_OK;
+        }
+        if (st == KQ_OK &&
             kq_dequantize(type, w->bytes, w->nbytes, n_rows, n_cols, w->deq) == KQ_OK)
             rc = 0;
     }
@@ -170,13 +247,11 @@ int kt_close_f32(float got, double want, double abs_scale)
 int kt_act_block(int type)
 {
     switch (type) {
-    case KQ_TYPE_Q4_0:
-    case KQ_TYPE_Q8_0:
-        return 32;
-    case KQ_TYPE_Q4_K:
-    case KQ_TYPE_Q5_K:
-    case KQ_TYPE_Q6_K:
-        return 256;
+#define KT_ACT_CASE(id, name, block, elems, act) \
+    case id:                                     \
+        return act;
+        KQ_QUANT_TYPES(KT_ACT_CASE)
+#undef KT_ACT_CASE
     default:
         return 0;
     }

@@ -65,7 +65,28 @@ typedef struct kt_weight {
     float *deq; /* n_rows x n_cols */
 } kt_weight;
 int kt_weight_make(kt_weight *w, int type, int64_t n_rows, int64_t n_cols);
+/* Where kquant has no quantizer for the type (kq_quantize says
+ * KQ_ERR_UNSUPPORTED), kt_weight_make fills the blocks with random quant
+ * bits under random scales of a layer's size instead (kt_random_blocks with
+ * fp16 scales drawn from 1e-4..4e-3, E8M0 from 2^-10..2^-5). */
 void kt_weight_free(kt_weight *w);
+
+/* Where a quantized type's block keeps its scales and its quant bits, for
+ * tests that write blocks byte by byte: fp16 fields at half[0], half[1]
+ * (-1: none), an E8M0 exponent byte at e8m0 (-1: none), and the bytes
+ * [qoff, qoff + qlen) that hold only quant bits (zeroing them leaves each
+ * element's offset or min part). Returns -1 for a type not in
+ * formats/type_list.h. */
+typedef struct kt_block_layout {
+    int elems, bytes;
+    int half[2], e8m0;
+    int qoff, qlen;
+} kt_block_layout;
+int kt_block_layout_of(int type, kt_block_layout *out);
+/* Random bytes for nb blocks of `type` whose scales are finite: fp16 scales
+ * with an all-ones exponent get it cleared, E8M0 exponents stay at most
+ * 2^16 (so products stay far from float overflow, as fp16 scales do). */
+void kt_random_blocks(int type, uint8_t *dst, int64_t nb);
 
 /* The types weights may have. */
 extern const int kt_weight_types[];

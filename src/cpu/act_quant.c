@@ -13,19 +13,20 @@
 #include <string.h>
 
 #include "formats/formats.h"
+#include "formats/type_list.h"
 #include "kquant.h"
 #include "ukernel.h"
 
+/* From type_list.h's act column: a quantized type without one is a compile
+ * error there, and a type outside the list (float weights) gets -1. */
 int kq__act_kind_of(int weight_type)
 {
     switch (weight_type) {
-    case KQ_TYPE_Q4_0:
-    case KQ_TYPE_Q8_0:
-        return KQ_ACT_32;
-    case KQ_TYPE_Q4_K:
-    case KQ_TYPE_Q5_K:
-    case KQ_TYPE_Q6_K:
-        return KQ_ACT_256;
+#define KQ_ACT_CASE(id, name, block, elems, act) \
+    case id:                                     \
+        return (act) == 32 ? KQ_ACT_32 : KQ_ACT_256;
+        KQ_QUANT_TYPES(KQ_ACT_CASE)
+#undef KQ_ACT_CASE
     default:
         return -1;
     }

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "cpu_backend.h"
 #include "cpu_features.h"
+#include "formats/type_list.h"
 
 void *kq__cpu_scratch(cpu_state *s, size_t bytes)
 {
@@ -56,8 +57,10 @@ static const kq_backend_ops cpu_ops = {
     .ceilings = cpu_ceilings,
 };
 
-static const int g_int8_types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
-                                   KQ_TYPE_Q6_K};
+/* Every quantized weight type runs through int8 micro-kernels. */
+#define KQ_INT8_TYPE(id, name, block, elems, act) id,
+static const int g_int8_types[] = {KQ_QUANT_TYPES(KQ_INT8_TYPE)};
+#undef KQ_INT8_TYPE
 
 kq_status kq__cpu_open(kq_backend *b)
 {
@@ -68,8 +71,15 @@ kq_status kq__cpu_open(kq_backend *b)
     if (!s) return kq__fail(KQ_ERR_NO_MEMORY, "kq_backend_open('cpu'): out of memory");
     s->isa = (kq_isa)isa;
     for (int v = 0; v < 2; v++)
-        for (size_t t = 0; t < sizeof g_int8_types / sizeof g_int8_types[0]; t++)
-            s->kern[v][g_int8_types[t]] = kq__ukernel(s->isa, g_int8_types[t], v);
+        for (size_t t = 0; t < sizeof g_int8_types / sizeof g_int8_types[0]; t++) {
+            const int type = g_int8_types[t];
+            if (type >= KQ_CPU_MAX_TYPE || !(s->kern[v][type] = kq__ukernel(s->isa, type, v))) {
+                free(s);
+                return kq__fail(KQ_ERR_UNSUPPORTED,
+                                "kq_backend_open('cpu'): no %s micro-kernel for %s (variant %d)",
+                                kq__isa_name((kq_isa)isa), kq_type_name((kq_type)type), v);
+            }
+        }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;
     int want = b->spec.threads > 0 ? b->spec.threads : (int)(cores < 256 ? cores : 256);

@@ -70,6 +70,8 @@ int kq__isa_select(char *err, size_t cap)
 static const kq_ukernel *isa_lookup(kq_isa isa, int weight_type, int variant)
 {
     switch (isa) {
+    case KQ_ISA_SCALAR:
+        return kq__ukernel_scalar(weight_type, variant);
 #if defined(__x86_64__)
     case KQ_ISA_AVX2:
         return kq__ukernel_avx2(weight_type, variant);
@@ -85,16 +87,14 @@ static const kq_ukernel *isa_lookup(kq_isa isa, int weight_type, int variant)
     }
 }
 
-/* Falls back from variant 1 to variant 0 of the same ISA, then to scalar, so
- * a driver always gets a kernel for an int8 type. */
+/* Falls back from variant 1 to variant 0 of the same ISA only. Every ISA's
+ * table expands type_list.h, so a quantized type without a kernel is a
+ * compile error there; NULL here (a float type, or an ISA this CPU cannot
+ * run) makes the backend's open fail rather than quietly run scalar code. */
 const kq_ukernel *kq__ukernel(kq_isa isa, int weight_type, int variant)
 {
-    const kq_ukernel *k = NULL;
-    if (isa != KQ_ISA_SCALAR && kq__isa_available(isa)) {
-        k = isa_lookup(isa, weight_type, variant);
-        if (!k && variant != 0) k = isa_lookup(isa, weight_type, 0);
-    }
-    if (!k) k = kq__ukernel_scalar(weight_type, variant);
-    if (!k && variant != 0) k = kq__ukernel_scalar(weight_type, 0);
+    if (!kq__isa_available(isa)) return NULL;
+    const kq_ukernel *k = isa_lookup(isa, weight_type, variant);
+    if (!k && variant != 0) k = isa_lookup(isa, weight_type, 0);
     return k;
 }

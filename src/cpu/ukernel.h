@@ -8,8 +8,11 @@
  * Activations are quantized to int8 blocks once per call (scalar code,
  * kq__act_quantize) and every ISA reads the same blocks, so the ISAs differ
  * from each other only by float summation order:
- *   - q4_0, q8_0 weights pair with kq_act32  (32 values, K % 32 == 0)
- *   - q4_K, q5_K, q6_K pair with kq_act256   (256 values, K % 256 == 0)
+ *   - the 32-element types (q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, mxfp4)
+ *     pair with kq_act32 (32 values, K % 32 == 0)
+ *   - the 256-element super-blocks (q2_K .. q6_K, iq4_xs) with kq_act256
+ *     (256 values, K % 256 == 0)
+ *   (the act column of formats/type_list.h)
  * Weight rows are the GGUF bytes as mapped: any byte alignment (a q6_K row
  * is 210 * K/256 bytes), so kernels use unaligned loads on weights.
  * Activation blocks sit in 64-byte-aligned scratch; kq_act256 is 64-byte
@@ -29,8 +32,8 @@
 /* ---------------------------------------------------------------- activations */
 
 typedef enum kq_act_kind {
-    KQ_ACT_32 = 0,  /* kq_act32: for q4_0, q8_0 */
-    KQ_ACT_256 = 1, /* kq_act256: for q4_K, q5_K, q6_K */
+    KQ_ACT_32 = 0,  /* kq_act32: for the 32-element block types */
+    KQ_ACT_256 = 1, /* kq_act256: for the 256-element super-blocks */
     KQ_ACT_KINDS = 2
 } kq_act_kind;
 
@@ -38,12 +41,13 @@ typedef enum kq_act_kind {
 typedef struct kq_act32 {
     int8_t q[32];
     float d;
-    int32_t sum; /* sum of q[0..31] (q4_0's -8 offset: dot -= 8 * sum) */
+    int32_t sum; /* sum of q[0..31]: the min term of q4_1 / q5_1 (m * d * sum) */
 } kq_act32;
 
 /* 256 activations, one scale; bsum[g] = sum of q[16g .. 16g+15] (the k-quant
- * mins: q4_K/q5_K subtract dmin * m_j * (bsum[2j] + bsum[2j+1]); q6_K's
- * -32 offset is 32 * scale * bsum[g]). */
+ * mins: q4_K/q5_K subtract dmin * m_j * (bsum[2j] + bsum[2j+1]), q2_K
+ * dmin * m_g * bsum[g]; q6_K's -32 offset is 32 * scale * bsum[g], q3_K's
+ * -4 likewise). */
 typedef struct kq_act256 {
     int8_t q[256];
     int16_t bsum[16];
@@ -107,9 +111,11 @@ int kq__isa_select(char *err, size_t cap);
 
 /* A tile kernel for (isa, weight type, variant). variant 0 is the kernel for
  * small tiles (decode, m <= 16); variant 1, where an ISA has one, is tuned
- * for large m (it may equal variant 0). NULL when the ISA has no kernel for
- * the type: drivers then take the scalar one. Each ISA folder provides one
- * lookup function of this shape (kq__ukernel_scalar, kq__ukernel_avx2, ...). */
+ * for large m (it may equal variant 0). NULL for float types and for an ISA
+ * this CPU cannot run (the backend's open then fails). Each ISA folder
+ * provides one lookup function of this shape (kq__ukernel_scalar,
+ * kq__ukernel_avx2, ...), a switch that expands KQ_QUANT_TYPES
+ * (formats/type_list.h), so a type without a kernel does not compile. */
 const kq_ukernel *kq__ukernel(kq_isa isa, int weight_type, int variant);
 
 const kq_ukernel *kq__ukernel_scalar(int weight_type, int variant);

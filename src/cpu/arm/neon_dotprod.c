@@ -5,7 +5,9 @@
 #if defined(__aarch64__)
 #define KQ_NEON_DOTPROD 1
 #define KQ_NEON_LABEL "neon-dotprod"
-#include "neon_q4_0.h"
+#include "neon_block32.h"
+#include "neon_iq4_xs.h"
+#include "neon_q2_k_q3_k.h"
 #include "neon_q4_k_q5_k.h"
 #include "neon_q6_k.h"
 #include "neon_q8_0.h"

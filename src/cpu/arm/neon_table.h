@@ -7,23 +7,23 @@
 #if defined(__aarch64__)
 #include "neon_kernels.h"
 
-#define KQ_NEON_ENTRY(type_id, fn, type_name)                                                  \
-    case type_id: {                                                                            \
-        static const kq_ukernel k = {type_name " " KQ_NEON_LABEL " 4x4", KQ_NEON_MR,           \
-                                     KQ_NEON_NC, fn};                                           \
+#include "formats/type_list.h"
+
+/* One entry per row of formats/type_list.h: a type whose tile
+ * (neon_tile_<name>) is missing does not compile. */
+#define KQ_NEON_ENTRY(id, name, block, elems, act)                                             \
+    case id: {                                                                                 \
+        static const kq_ukernel k = {#name " " KQ_NEON_LABEL " 4x4", KQ_NEON_MR, KQ_NEON_NC,   \
+                                     KQ_NEON_SUFFIX(neon_tile_##name)};                        \
         return &k;                                                                             \
     }
 
 const kq_ukernel *KQ_NEON_SUFFIX(kq__neon_ukernel)(int weight_type)
 {
     switch (weight_type) {
-        KQ_NEON_ENTRY(KQ_TYPE_Q4_0, KQ_NEON_SUFFIX(neon_tile_q4_0), "q4_0")
-        KQ_NEON_ENTRY(KQ_TYPE_Q8_0, KQ_NEON_SUFFIX(neon_tile_q8_0), "q8_0")
-        KQ_NEON_ENTRY(KQ_TYPE_Q4_K, KQ_NEON_SUFFIX(neon_tile_q4_K), "q4_K")
-        KQ_NEON_ENTRY(KQ_TYPE_Q5_K, KQ_NEON_SUFFIX(neon_tile_q5_K), "q5_K")
-        KQ_NEON_ENTRY(KQ_TYPE_Q6_K, KQ_NEON_SUFFIX(neon_tile_q6_K), "q6_K")
+        KQ_QUANT_TYPES(KQ_NEON_ENTRY)
     default:
-        return NULL;
+        return NULL; /* float weights */
     }
 }
 #endif /* __aarch64__ */

@@ -19,20 +19,23 @@
 #include <string.h>
 
 #include "cpu/ukernel.h"
+#include "formats/type_list.h"
 #include "kquant.h"
 
 #define KQ_SCALAR_MR 4
 #define KQ_SCALAR_NC 4
 
 /* One weight block, unpacked. What q holds depends on the type (the value
- * with its offset removed where that keeps it signed: q4_0 q - 8, q6_K
- * q - 32; q4_K/q5_K keep 0..31 and carry their mins). */
+ * with its offset removed where that keeps it signed: q4_0 q - 8, q5_0
+ * q - 16, q6_K q - 32, q3_K q - 4 (hbit clear); the grid value for iq4_nl,
+ * iq4_xs and mxfp4; q4_1/q5_1 and q2_K/q4_K/q5_K keep q >= 0 and carry their
+ * mins). */
 typedef struct scalar_unpacked {
     int8_t q[256];
     int16_t qs[256]; /* k-quants: q times its sub-block scale (|.| <= 63 * 31) */
     int16_t sc[16]; /* sub-block scales (k-quants) */
-    int16_t mn[8];  /* sub-block mins (q4_K, q5_K) */
-    float d, dmin;
+    int16_t mn[16]; /* sub-block mins (q4_K, q5_K: 8; q2_K: 16) */
+    float d, dmin;  /* dmin: the min's scale (k-quants) or the min m (q4_1, q5_1) */
 } scalar_unpacked;
 
 typedef void (*scalar_unpack_fn)(const uint8_t *block, scalar_unpacked *u);
@@ -80,16 +83,13 @@ static inline void scalar_tile(const uint8_t *w, size_t w_stride, int nr, const 
         for (int r = 0; r < nr; r++) out[c * ldo + r] = acc[r][c];
 }
 
-/* The per-type tiles, for the lookup (scalar.c). */
-void kq__scalar_tile_q4_0(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
-                          size_t a_stride, int nc, int64_t n_blocks, float *out, int64_t ldo);
-void kq__scalar_tile_q8_0(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
-                          size_t a_stride, int nc, int64_t n_blocks, float *out, int64_t ldo);
-void kq__scalar_tile_q4_K(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
-                          size_t a_stride, int nc, int64_t n_blocks, float *out, int64_t ldo);
-void kq__scalar_tile_q5_K(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
-                          size_t a_stride, int nc, int64_t n_blocks, float *out, int64_t ldo);
-void kq__scalar_tile_q6_K(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
-                          size_t a_stride, int nc, int64_t n_blocks, float *out, int64_t ldo);
+/* The per-type tiles, for the lookup (scalar.c): kq__scalar_tile_<name> for
+ * every row of formats/type_list.h. */
+#define KQ_SCALAR_DECLARE(id, name, block, elems, act)                                          \
+    void kq__scalar_tile_##name(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,    \
+                                size_t a_stride, int nc, int64_t n_blocks, float *out,          \
+                                int64_t ldo);
+KQ_QUANT_TYPES(KQ_SCALAR_DECLARE)
+#undef KQ_SCALAR_DECLARE
 
 #endif

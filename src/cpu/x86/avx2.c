@@ -30,12 +30,13 @@ const kq_ukernel *kq__ukernel_avx2(int weight_type, int variant)
 {
     const int v = variant ? 1 : 0;
     switch (weight_type) {
-    case KQ_TYPE_Q4_0: return &kq__avx2_q4_0[v];
-    case KQ_TYPE_Q8_0: return &kq__avx2_q8_0[v];
-    case KQ_TYPE_Q4_K: return &kq__avx2_q4_k[v];
-    case KQ_TYPE_Q5_K: return &kq__avx2_q5_k[v];
-    case KQ_TYPE_Q6_K: return &kq__avx2_q6_k[v];
-    default: return NULL;
+#define KQ_AVX2_CASE(id, name, block, elems, act) \
+    case id:                                      \
+        return &kq__avx2_##name[v];
+        KQ_QUANT_TYPES(KQ_AVX2_CASE)
+#undef KQ_AVX2_CASE
+    default:
+        return NULL; /* float weights */
     }
 }
 

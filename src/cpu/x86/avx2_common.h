@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cpu/ukernel.h"
+#include "formats/type_list.h"
 
 #define KQ_X86_INLINE static inline __attribute__((always_inline))
 /* The largest tile any x86 kernel declares. */
@@ -124,12 +125,15 @@ KQ_X86_INLINE void kq_x86_prefetch_block(const uint8_t *p, size_t bytes)
     default: call(8); break;                                                                       \
     }
 
-/* The AVX2 kernel tables: [0] small tiles (decode), [1] large m. */
-extern const kq_ukernel kq__avx2_q4_0[2];
-extern const kq_ukernel kq__avx2_q8_0[2];
-extern const kq_ukernel kq__avx2_q4_k[2];
-extern const kq_ukernel kq__avx2_q5_k[2];
-extern const kq_ukernel kq__avx2_q6_k[2];
+/* Names of the kernels compiled more than once from one body. */
+#define KQ_X86_CAT2(a, b) a##b
+#define KQ_X86_CAT(a, b) KQ_X86_CAT2(a, b)
+
+/* The AVX2 kernel tables, one per row of formats/type_list.h: [0] small
+ * tiles (decode), [1] large m. */
+#define KQ_AVX2_DECLARE(id, name, block, elems, act) extern const kq_ukernel kq__avx2_##name[2];
+KQ_QUANT_TYPES(KQ_AVX2_DECLARE)
+#undef KQ_AVX2_DECLARE
 
 #endif
 #endif

@@ -145,12 +145,12 @@ static void q5k_avx2(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a
 #undef Q5K_CALL
 }
 
-const kq_ukernel kq__avx2_q4_k[2] = {
+const kq_ukernel kq__avx2_q4_K[2] = {
     {"q4_K avx2 4x4", 4, 4, q4k_avx2},
     {"q4_K avx2 4x8", 4, 8, q4k_avx2},
 };
 
-const kq_ukernel kq__avx2_q5_k[2] = {
+const kq_ukernel kq__avx2_q5_K[2] = {
     {"q5_K avx2 4x4", 4, 4, q5k_avx2},
     {"q5_K avx2 4x8", 4, 8, q5k_avx2},
 };

@@ -119,7 +119,7 @@ static void q6k_avx2(const uint8_t *w, size_t w_stride, int nr, const uint8_t *a
 #undef Q6K_CALL
 }
 
-const kq_ukernel kq__avx2_q6_k[2] = {
+const kq_ukernel kq__avx2_q6_K[2] = {
     {"q6_K avx2 4x4", 4, 4, q6k_avx2},
     {"q6_K avx2 4x8", 4, 8, q6k_avx2},
 };

@@ -25,12 +25,13 @@ const kq_ukernel *kq__ukernel_avx512(int weight_type, int variant)
     const int v = variant ? 1 : 0;
     const int vnni = kq__cpu_features()->avx512vnni;
     switch (weight_type) {
-    case KQ_TYPE_Q4_0: return vnni ? &kq__avx512_vnni_q4_0[v] : &kq__avx512_q4_0[v];
-    case KQ_TYPE_Q8_0: return vnni ? &kq__avx512_vnni_q8_0[v] : &kq__avx512_q8_0[v];
-    case KQ_TYPE_Q4_K: return vnni ? &kq__avx512_vnni_q4_k[v] : &kq__avx512_q4_k[v];
-    case KQ_TYPE_Q5_K: return vnni ? &kq__avx512_vnni_q5_k[v] : &kq__avx512_q5_k[v];
-    case KQ_TYPE_Q6_K: return vnni ? &kq__avx512_vnni_q6_k[v] : &kq__avx512_q6_k[v];
-    default: return NULL;
+#define KQ_AVX512_CASE(id, name, block, elems, act) \
+    case id:                                        \
+        return vnni ? &kq__avx512_vnni_##name[v] : &kq__avx512_##name[v];
+        KQ_QUANT_TYPES(KQ_AVX512_CASE)
+#undef KQ_AVX512_CASE
+    default:
+        return NULL; /* float weights */
     }
 }
 

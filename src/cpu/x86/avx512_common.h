@@ -26,28 +26,20 @@ KQ_X86_INLINE __m512i kq_x86_load512(const void *p)
     return _mm512_loadu_si512(p);
 }
 
-/* Names of the kernels compiled twice from one body (BW and VNNI). */
-#define KQ_X86_CAT2(a, b) a##b
-#define KQ_X86_CAT(a, b) KQ_X86_CAT2(a, b)
-
 /* Two 256-bit vectors as one zmm: a in the low half, b in the high. */
 KQ_X86_INLINE __m512i kq_x86_join(__m256i a, __m256i b)
 {
     return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
-/* The AVX-512 kernel tables: [0] small tiles (decode), [1] large m. The
- * _vnni ones use vpdpbusd and are only handed out where the CPU has it. */
-extern const kq_ukernel kq__avx512_q4_0[2];
-extern const kq_ukernel kq__avx512_q8_0[2];
-extern const kq_ukernel kq__avx512_q4_k[2];
-extern const kq_ukernel kq__avx512_q5_k[2];
-extern const kq_ukernel kq__avx512_q6_k[2];
-extern const kq_ukernel kq__avx512_vnni_q4_0[2];
-extern const kq_ukernel kq__avx512_vnni_q4_k[2];
-extern const kq_ukernel kq__avx512_vnni_q5_k[2];
-extern const kq_ukernel kq__avx512_vnni_q6_k[2];
-extern const kq_ukernel kq__avx512_vnni_q8_0[2];
+/* The AVX-512 kernel tables, one per row of formats/type_list.h: [0] small
+ * tiles (decode), [1] large m. The _vnni ones are handed out only where the
+ * CPU has VNNI. */
+#define KQ_AVX512_DECLARE(id, name, block, elems, act)  \
+    extern const kq_ukernel kq__avx512_##name[2];      \
+    extern const kq_ukernel kq__avx512_vnni_##name[2];
+KQ_QUANT_TYPES(KQ_AVX512_DECLARE)
+#undef KQ_AVX512_DECLARE
 
 #endif
 #endif

@@ -10,7 +10,7 @@
 #define KQ_X86_SUFFIX bw
 #include "cpu/x86/avx512_q6_k.h"
 
-const kq_ukernel kq__avx512_q6_k[2] = {
+const kq_ukernel kq__avx512_q6_K[2] = {
     {"q6_K avx512 4x4", 4, 4, q6k_avx512_bw},
     {"q6_K avx512 4x8", 4, 8, q6k_avx512_bw},
 };

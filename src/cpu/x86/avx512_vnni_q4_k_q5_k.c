@@ -13,12 +13,12 @@
 #define KQ_X86_SUFFIX vnni
 #include "cpu/x86/avx512_q4_k_q5_k.h"
 
-const kq_ukernel kq__avx512_vnni_q4_k[2] = {
+const kq_ukernel kq__avx512_vnni_q4_K[2] = {
     {"q4_K avx512-vnni 4x4", 4, 4, q4k_avx512_vnni},
     {"q4_K avx512-vnni 4x8", 4, 8, q4k_avx512_vnni},
 };
 
-const kq_ukernel kq__avx512_vnni_q5_k[2] = {
+const kq_ukernel kq__avx512_vnni_q5_K[2] = {
     {"q5_K avx512-vnni 4x4", 4, 4, q5k_avx512_vnni},
     {"q5_K avx512-vnni 4x8", 4, 8, q5k_avx512_vnni},
 };

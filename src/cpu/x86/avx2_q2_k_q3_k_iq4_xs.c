@@ -1,0 +1,16 @@
+/* q2_K, q3_K and iq4_xs tile kernels, AVX2: the bodies shared with AVX-512
+ * are x86_q2_k_q3_k.h and x86_iq4_xs.h (their headers give the strategy).
+ * Speeds: kq bench at m = 1 (docs/, bench/RESULTS.md). */
+#include "cpu/x86/avx2_common.h"
+
+#if defined(__x86_64__)
+#define KQ_X86_SUFFIX avx2
+#define KQ_X86_TABLE(name) kq__avx2_##name
+#define KQ_X86_LABEL "avx2"
+#include "cpu/x86/x86_iq4_xs.h"
+#include "cpu/x86/x86_q2_k_q3_k.h"
+
+KQ_X86_TILE256_TABLE(q2_K, Q23_FN(q2k_tile_), Q23_FN(q2k_avx2_))
+KQ_X86_TILE256_TABLE(q3_K, Q23_FN(q3k_tile_), Q23_FN(q3k_avx2_))
+KQ_X86_TILE256_TABLE(iq4_xs, IQ4XS_FN(iq4xs_tile_), IQ4XS_FN(iq4xs_avx2_))
+#endif
