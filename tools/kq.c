@@ -20,6 +20,10 @@ static void usage(FILE *f)
             "                          every tensor through every backend against cpu-ref\n"
             "  kq quantize IN.gguf OUT.gguf TYPE|q4_k_m\n"
             "                          quantize F32/F16/BF16 tensors (kq quantize --help)\n"
+            "  kq run MODEL.gguf -p PROMPT [-n N] [--temp T] [--parallel B] ...\n"
+            "                          generate text with a whole model (kq run --help)\n"
+            "  kq bench-model MODEL.gguf [--backend B] [--threads N]\n"
+            "                          prefill 512 and decode 128 tokens/s, bytes per token\n"
             "  kq backends             which backends open here, and on what device\n"
             "  kq version              print the library version\n",
             kq_version());
@@ -43,6 +47,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "bench")) return kq_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "verify")) return kq_cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return kq_cmd_quantize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run")) return kq_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench-model")) return kq_cmd_bench_model(argc - 1, argv + 1);
     if (!strcmp(cmd, "backends")) return kq_cmd_backends(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("kq %s\n", kq_version());

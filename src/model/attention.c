@@ -1,0 +1,90 @@
+/* Causal grouped-query attention of a batch against the KV cache, on host
+ * memory. Each (token, head) pair walks its sequence's keys from the window's
+ * start to its own position in blocks of KEY_BLOCK: the block's scores, then
+ * one rescale of the running sum (the streaming softmax), so no buffer grows
+ * with the context and each thread needs only its stack. */
+#include <math.h>
+
+#include "model.h"
+
+#define KEY_BLOCK 64
+
+typedef struct attn_task {
+    const kq_model *m;
+    int64_t layer;
+    const int32_t *pos, *seq;
+    float scale;
+} attn_task;
+
+/* 8 partial sums, so the compiler can keep them in vector lanes without
+ * reassociating a single float sum. */
+static float dot(const float *a, const float *b, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void attend(const attn_task *t, int64_t i, int64_t h)
+{
+    const kq_model *m = t->m;
+    const kq_model_config *c = &m->c;
+    const int64_t hd = c->head_dim, kv_dim = m->kv_dim;
+    const int64_t q_dim = c->n_head * hd, qkv_dim = q_dim + 2 * kv_dim;
+    const int64_t g = h / (c->n_head / c->n_head_kv);
+    const int32_t p = t->pos[i];
+    const int32_t s = t->seq ? t->seq[i] : 0;
+    const float *q = m->buf.qkv + i * qkv_dim + h * hd;
+    const size_t base = ((size_t)s * (size_t)c->n_layer + (size_t)t->layer) * (size_t)m->n_ctx;
+    const float *K = m->k_cache + base * (size_t)kv_dim + g * hd;
+    const float *V = m->v_cache + base * (size_t)kv_dim + g * hd;
+    float *out = m->buf.att + i * q_dim + h * hd;
+
+    int64_t lo = 0;
+    if (c->n_swa > 0 && c->is_swa[t->layer] && p - c->n_swa + 1 > 0) lo = p - c->n_swa + 1;
+    for (int64_t d = 0; d < hd; d++) out[d] = 0;
+    float run_max = -INFINITY;
+    double run_sum = 0;
+    float sc[KEY_BLOCK];
+    for (int64_t j0 = lo; j0 <= p; j0 += KEY_BLOCK) {
+        int64_t nb = p + 1 - j0 < KEY_BLOCK ? p + 1 - j0 : KEY_BLOCK;
+        float bmax = -INFINITY;
+        for (int64_t j = 0; j < nb; j++) {
+            sc[j] = t->scale * dot(q, K + (size_t)(j0 + j) * (size_t)kv_dim, hd);
+            if (sc[j] > bmax) bmax = sc[j];
+        }
+        if (bmax > run_max) {
+            float r = expf(run_max - bmax); /* 0 on the first block */
+            for (int64_t d = 0; d < hd; d++) out[d] *= r;
+            run_sum *= r;
+            run_max = bmax;
+        }
+        for (int64_t j = 0; j < nb; j++) {
+            float w = expf(sc[j] - run_max);
+            run_sum += w;
+            const float *v = V + (size_t)(j0 + j) * (size_t)kv_dim;
+            for (int64_t d = 0; d < hd; d++) out[d] += w * v[d];
+        }
+    }
+    float inv = (float)(1.0 / run_sum);
+    for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+}
+
+static void attend_range(void *ctx, int64_t b, int64_t e)
+{
+    const attn_task *t = ctx;
+    int64_t nh = t->m->c.n_head;
+    for (int64_t k = b; k < e; k++) attend(t, k / nh, k % nh);
+}
+
+kq_status kq__model_attention(kq_model *m, int64_t layer, const int32_t *pos,
+                              const int32_t *seq, int64_t n)
+{
+    attn_task t = {m, layer, pos, seq, m->c.attn_scale};
+    kq__model_parallel(m->b, n * m->c.n_head, 1, attend_range, &t);
+    return KQ_OK;
+}
