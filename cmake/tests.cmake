@@ -18,7 +18,8 @@ foreach(src ${KQ_C_TESTS})
   # Tests over every weight type run as one ctest per type (and "fused"),
   # so a failure names its type and the slices run in parallel.
   if(name STREQUAL "test_linear" OR name STREQUAL "test_experts")
-    set(slices f32 f16 bf16 q4_0 q8_0 q4_K q5_K q6_K)
+    set(slices f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4 q2_K q3_K q4_K q5_K q6_K
+      iq4_xs)
     if(name STREQUAL "test_linear")
       list(APPEND slices fused)
     endif()
@@ -41,6 +42,10 @@ foreach(src ${KQ_C_TESTS})
   endif()
 endforeach()
 file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/test-tmp)
+# The tokenizer on the command line, for tests/python/test_tokenizer_oracle.py.
+add_executable(tok_cli tests/tok_cli.c)
+target_compile_definitions(tok_cli PRIVATE _GNU_SOURCE)
+target_link_libraries(tok_cli PRIVATE kq_testutil kquant_static)
 
 find_package(Python3 COMPONENTS Interpreter)
 # Extra environment for the Python tests, as VAR=value;VAR=value: the
