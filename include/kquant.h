@@ -377,6 +377,17 @@ KQ_API kq_status kq_experts_forward_swiglu(kq_backend *b, const kq_experts *gate
                                            const int32_t *ids, int64_t m, int64_t top_k,
                                            float *y);
 
+/* ---------------------------------------------------------------- introspection */
+
+/* Where a loaded layer's weight bytes lie in host memory, as a kq_part
+ * (type, bytes, nbytes, n_rows): inside the file mapping when used in place,
+ * else the library's own copy. For tests and bindings that check zero-copy
+ * by address; the bytes are read-only and valid while the layer lives.
+ * part is in [0, kq_linear_n_parts); experts give all slabs as one part of
+ * n_experts * n_rows rows. */
+KQ_API kq_status kq_linear_part(const kq_linear *l, int part, kq_part *out);
+KQ_API kq_status kq_experts_weights(const kq_experts *e, kq_part *out);
+
 #ifdef __cplusplus
 }
 #endif
