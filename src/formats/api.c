@@ -3,6 +3,7 @@
  * argument and its value in every failure. The plain queries (name, block
  * geometry, is_supported), which cannot fail, leave the message alone, so a
  * caller may print kq_last_error() next to kq_type_name() in any order. */
+#include <math.h>
 #include <stdint.h>
 
 #include "core/checked.h"
@@ -122,6 +123,27 @@ static kq_status check_matrix(const char *fn, const kq_type_traits *t, int64_t n
     return KQ_OK;
 }
 
+/* A block format has no code for inf or NaN: one in a block would turn its
+ * scale (and so every other weight of the block) into garbage while the
+ * call reported success (issue 17). The first offender is named by row and
+ * column; the float formats (block of 1) carry them through instead. */
+static kq_status check_finite(const char *fn, const kq_type_traits *t, const float *src,
+                              int64_t n_rows, int64_t n_cols)
+{
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *x = src + (size_t)r * (size_t)n_cols;
+        for (int64_t c = 0; c < n_cols; c++) {
+            if (isfinite(x[c])) continue;
+            return kq__fail(KQ_ERR_INVALID_ARG,
+                            "%s: src at row %lld, column %lld is %s: %s cannot encode a "
+                            "non-finite weight",
+                            fn, (long long)r, (long long)c,
+                            isnan(x[c]) ? "NaN" : x[c] > 0 ? "+inf" : "-inf", t->name);
+        }
+    }
+    return KQ_OK;
+}
+
 kq_status kq_quantize(int type, const float *src, int64_t n_rows, int64_t n_cols, void *dst,
                       size_t dst_bytes)
 {
@@ -138,6 +160,11 @@ kq_status kq_quantize(int type, const float *src, int64_t n_rows, int64_t n_cols
     if (!dst) return kq__fail(KQ_ERR_INVALID_ARG, "%s: dst is NULL", fn);
     s = check_matrix(fn, t, n_rows, n_cols, "dst_bytes", dst_bytes, row);
     if (s != KQ_OK) return s;
+
+    if (t->block_elems > 1) { /* a block format: no encoding of inf or NaN */
+        s = check_finite(fn, t, src, n_rows, n_cols);
+        if (s != KQ_OK) return s;
+    }
 
     unsigned char *out = dst;
     for (int64_t r = 0; r < n_rows; r++)

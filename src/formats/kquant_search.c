@@ -27,6 +27,17 @@ float kq__subnormal_scale_inverse(float want, uint16_t *h, float inv)
     return 1.0f / kq_fp16_to_f32(*h);
 }
 
+float kq__pow2_normalizer(float amax)
+{
+    if (!(amax > 0) || !(amax < INFINITY)) return 1.0f;
+    if (amax >= 0x1p-20f && amax <= 0x1p20f) return 1.0f;
+    int e;
+    (void)frexpf(amax, &e); /* amax = m * 2^e, m in [0.5, 1) */
+    int shift = 1 - e;
+    if (shift > 126) shift = 126; /* 2^127 would overflow: stop just short of [1, 2) */
+    return ldexpf(1.0f, shift);
+}
+
 void kq__set_scales_mins_k4(uint8_t s[KQ_K_SCALE_SIZE], const uint8_t ls[8], const uint8_t lm[8])
 {
     for (int j = 0; j < 4; j++) {
@@ -229,14 +240,24 @@ void kq__quantize_k4_superblock(const float *x, int nmax, float rmin, float rdel
     uint8_t laux[32], L_search[KQ_QK_K];
     float max_scale = 0, max_min = 0; /* the min is subtracted: both are >= 0 */
 
+    /* search on a copy scaled by a power of two where |x| is extreme
+     * (kq__pow2_normalizer); the scales and mins found are scaled back */
+    float amax = 0;
+    for (int i = 0; i < KQ_QK_K; i++) amax = fmaxf(amax, fabsf(x[i]));
+    const float norm = kq__pow2_normalizer(amax);
+    float xn[KQ_QK_K];
+    for (int i = 0; i < KQ_QK_K; i++) xn[i] = x[i] * norm;
+
     for (int j = 0; j < KQ_QK_K / 32; j++) {
-        const float *xs = x + 32 * j;
+        const float *xs = xn + 32 * j;
         float sum_x2 = 0;
         for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
         const float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
         sub_scale[j] = kq__search_scale_min(32, nmax, xs, w, L_search + 32 * j, &sub_min[j], laux,
                                             rmin, rdelta, nstep);
+        sub_scale[j] /= norm;
+        sub_min[j] /= norm;
         if (sub_scale[j] > max_scale) max_scale = sub_scale[j];
         if (sub_min[j] > max_min) max_min = sub_min[j];
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "kquant.h"
 
 /* The element of largest magnitude, with its sign (the first of equals;
  * NaNs are passed over); *amax gets its magnitude. All-zero gives 0. */
@@ -49,6 +50,18 @@ static inline int kq__clamp_int(int v, int lo, int hi) { return v < lo ? lo : v 
  * element of its block to inf or NaN). NaN stays NaN. */
 uint16_t kq__fp16_scale(float d);
 
+/* Whether d is beyond fp16's range, so kq__fp16_scale saturated it. */
+static inline int kq__fp16_saturated(float d) { return (kq_f32_to_fp16(d) & 0x7fffu) == 0x7c00u; }
+
+/* trunc(v) limited to 0..hi, NaN to 0 (a float -> int cast of an
+ * out-of-range value would be undefined). */
+static inline int kq__trunc_code(float v, int hi)
+{
+    if (!(v > 0)) return 0;
+    if (v >= (float)hi) return hi;
+    return (int)v;
+}
+
 /* Beyond the reference: when a super-scale `want` lands in fp16's subnormal
  * range or rounds to zero (*h holds kq__fp16_scale(want)), the stored value
  * keeps few bits and codes computed against `want` decode far from the data.
@@ -69,6 +82,16 @@ static inline void kq__get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, ui
         *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
     }
 }
+
+/* A power of two s with amax * s in [1, 2) when amax lies outside
+ * [2^-20, 2^20], else 1. The searches weight squared errors by |x| or x^2,
+ * so their float sums grow as x^3: past ~5e12 they overflow to inf and the
+ * block decodes to zeros (issue 17), and far below 1e-13 they underflow.
+ * Callers search on x * s and divide the scales found by s; multiplying by
+ * a power of two is exact, so every rounding (and the result) is the
+ * same as without it wherever the unscaled sums did not overflow or
+ * underflow, and ordinary blocks (|x| within 2^+-20) are not touched. */
+float kq__pow2_normalizer(float amax);
 
 /* Packs eight 6-bit scales and mins (each 0..63) into scales[12]. */
 void kq__set_scales_mins_k4(uint8_t s[KQ_K_SCALE_SIZE], const uint8_t ls[8], const uint8_t lm[8]);

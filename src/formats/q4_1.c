@@ -22,3 +22,35 @@ void kq__q4_1_to_float(const void *src, float *dst, int64_t n)
         }
     }
 }
+
+/* ggml's reference (quantize_row_q4_1_ref), byte for byte on data whose
+ * scale and min fit fp16: d = (max - min) / 15, q = trunc((x - min) / d +
+ * 0.5). Beyond fp16's range the scale and min saturate (kq__fp16_scale)
+ * and the codes are computed against what is stored. */
+void kq__q4_1_from_float(const float *src, void *dst, int64_t n)
+{
+    unsigned char *p = dst;
+    for (int64_t i = 0; i < n / KQ_QK4_0; i++) {
+        const float *x = src + i * KQ_QK4_0;
+        float min = x[0], max = x[0];
+        for (int j = 1; j < KQ_QK4_0; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        float d = (max - min) / 15;
+        kq_block_q4_1 b;
+        b.d = kq__fp16_scale(d);
+        b.m = kq__fp16_scale(min);
+        if (kq__fp16_saturated(d) || kq__fp16_saturated(min)) {
+            d = kq_fp16_to_f32(b.d);
+            min = kq_fp16_to_f32(b.m);
+        }
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            const int q0 = kq__trunc_code((x[j] - min) * id + 0.5f, 15);
+            const int q1 = kq__trunc_code((x[j + KQ_QK4_0 / 2] - min) * id + 0.5f, 15);
+            b.qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+        memcpy(p + (size_t)i * sizeof b, &b, sizeof b);
+    }
+}

@@ -31,3 +31,31 @@ void kq__q5_0_to_float(const void *src, float *dst, int64_t n)
         }
     }
 }
+
+/* ggml's reference (quantize_row_q5_0_ref), byte for byte where the scale
+ * fits fp16: d = max / -16 (max the element of largest magnitude), q =
+ * trunc(x / d + 16.5) limited to 31. A saturated scale is used as stored. */
+void kq__q5_0_from_float(const float *src, void *dst, int64_t n)
+{
+    unsigned char *p = dst;
+    for (int64_t i = 0; i < n / KQ_QK4_0; i++) {
+        const float *x = src + i * KQ_QK4_0;
+        float amax;
+        const float max = kq__signed_absmax(x, KQ_QK4_0, &amax);
+        const float d = max / -16;
+        kq_block_q5_0 b;
+        b.d = kq__fp16_scale(d);
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        if (kq__fp16_saturated(d)) id = 1.0f / kq_fp16_to_f32(b.d);
+        uint32_t qh = 0;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            const int q0 = kq__trunc_code(x[j] * id + 16.5f, 31);
+            const int q1 = kq__trunc_code(x[j + KQ_QK4_0 / 2] * id + 16.5f, 31);
+            b.qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
+            qh |= (uint32_t)(q0 >> 4) << j;
+            qh |= (uint32_t)(q1 >> 4) << (j + KQ_QK4_0 / 2);
+        }
+        for (int k = 0; k < 4; k++) b.qh[k] = (uint8_t)(qh >> (8 * k));
+        memcpy(p + (size_t)i * sizeof b, &b, sizeof b);
+    }
+}

@@ -93,8 +93,14 @@ void kq__q6_K_from_float(const float *src, void *dst, int64_t n)
         int8_t L_search[KQ_QK_K];
         float scales[KQ_QK_K / 16];
         float max_scale = 0, max_abs_scale = 0;
+        /* the search weights by x^2 (sums of x^3): run it on a copy scaled
+         * by a power of two where |x| is extreme (kq__pow2_normalizer) */
+        float amax = 0, xn[KQ_QK_K];
+        for (int k = 0; k < KQ_QK_K; k++) amax = fmaxf(amax, fabsf(x[k]));
+        const float norm = kq__pow2_normalizer(amax);
+        for (int k = 0; k < KQ_QK_K; k++) xn[k] = x[k] * norm;
         for (int j = 0; j < KQ_QK_K / 16; j++) {
-            scales[j] = kq__search_scale_sym(16, 32, x + 16 * j, L_search + 16 * j);
+            scales[j] = kq__search_scale_sym(16, 32, xn + 16 * j, L_search + 16 * j) / norm;
             if (fabsf(scales[j]) > max_abs_scale) {
                 max_abs_scale = fabsf(scales[j]);
                 max_scale = scales[j];

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "type_list.h"
+
 void kq__f32_to_float(const void *src, float *dst, int64_t n);
 void kq__f32_from_float(const float *src, void *dst, int64_t n);
 
@@ -16,31 +18,15 @@ void kq__f16_from_float(const float *src, void *dst, int64_t n);
 void kq__bf16_to_float(const void *src, float *dst, int64_t n);
 void kq__bf16_from_float(const float *src, void *dst, int64_t n);
 
-void kq__q4_0_to_float(const void *src, float *dst, int64_t n);
-void kq__q4_0_from_float(const float *src, void *dst, int64_t n);
+/* Every quantized weight type of type_list.h has both converters, in
+ * src/formats/<name>.c (lower case). */
+#define KQ_ROW_CONVERTERS(ID, name, BLOCK, block_elems, act)            \
+    void kq__##name##_to_float(const void *src, float *dst, int64_t n); \
+    void kq__##name##_from_float(const float *src, void *dst, int64_t n);
+KQ_QUANT_TYPES(KQ_ROW_CONVERTERS)
+#undef KQ_ROW_CONVERTERS
 
-void kq__q8_0_to_float(const void *src, float *dst, int64_t n);
-void kq__q8_0_from_float(const float *src, void *dst, int64_t n);
-
-void kq__q4_K_to_float(const void *src, float *dst, int64_t n);
-void kq__q4_K_from_float(const float *src, void *dst, int64_t n);
-
-void kq__q5_K_to_float(const void *src, float *dst, int64_t n);
-void kq__q5_K_from_float(const float *src, void *dst, int64_t n);
-
-void kq__q6_K_to_float(const void *src, float *dst, int64_t n);
-void kq__q6_K_from_float(const float *src, void *dst, int64_t n);
-
-/* The types added with issue 13 (q4_1 ... iq4_xs). */
-void kq__q4_1_to_float(const void *src, float *dst, int64_t n);
-void kq__q5_0_to_float(const void *src, float *dst, int64_t n);
-void kq__q5_1_to_float(const void *src, float *dst, int64_t n);
-void kq__iq4_nl_to_float(const void *src, float *dst, int64_t n);
-void kq__mxfp4_to_float(const void *src, float *dst, int64_t n);
-void kq__q2_K_to_float(const void *src, float *dst, int64_t n);
-void kq__q3_K_to_float(const void *src, float *dst, int64_t n);
-void kq__iq4_xs_to_float(const void *src, float *dst, int64_t n);
-
+/* Q8_K: the activation format of the k-quant kernels, not a weight. */
 void kq__q8_K_to_float(const void *src, float *dst, int64_t n);
 void kq__q8_K_from_float(const float *src, void *dst, int64_t n);
 

@@ -6,10 +6,14 @@ subnormal, infinite and NaN), plus blocks whose scales are forced to the
 special fp16 values, decoded by kquant and by gguf.quants.dequantize; every
 output must be NaN in both or carry the same float32 bits.
 
-Quantize: Q4_0, Q8_0 (ggml's reference algorithms), F16 and BF16 against
-gguf.quants.quantize, byte for byte, on random normal data at several scales
+Quantize: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (ggml's reference algorithms), F16
+and BF16 against gguf.quants.quantize, byte for byte, on random normal data at several scales
 with zero and constant blocks mixed in; F16 and BF16 also on random float32
 bit patterns (NaN, inf, subnormals included).
+
+MXFP4: kquant tries the exponent gguf picks and its two neighbours and keeps
+the least squared error, so each block must equal gguf's byte for byte or
+have a strictly smaller error (with another exponent).
 
 Skips (77) only when numpy or gguf is missing."""
 import ctypes
@@ -160,8 +164,26 @@ def check_quantize(qtype, x, what):
         bad = np.flatnonzero((na != nb) | (~na & (a != b)))
     else:
         bad = np.flatnonzero(ours.ravel() != ref.ravel())
-    print("quantize   %-5s %-22s %d x %d: %d differing bytes" % (qtype.name, what, x.shape[0],
-                                                                 x.shape[1], len(bad)))
+    n_sat = 0
+    if qtype in (T.Q4_1, T.Q5_1):
+        # a min or scale beyond fp16's range: gguf stores inf (the block
+        # decodes to inf/NaN), kquant saturates at 65504; those blocks must
+        # decode finite instead of matching
+        block_elems, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+        xb = x.reshape(-1, block_elems)
+        mn, mx = xb.min(axis=1), xb.max(axis=1)
+        d = (mx - mn) / np.float32(15 if qtype == T.Q4_1 else 31)
+        sat = (np.abs(mn.astype(np.float16)) == np.inf) | (np.abs(d.astype(np.float16)) == np.inf)
+        n_sat = int(sat.sum())
+        if n_sat:
+            y = gq.dequantize(ours.reshape(-1, block_bytes)[sat], qtype)
+            if not np.isfinite(y).all():
+                fail("quantize %s (%s): a block beyond fp16's range decodes non-finite"
+                     % (qtype.name, what))
+            bad = bad[~sat[bad // block_bytes]]
+    print("quantize   %-5s %-22s %d x %d: %d differing bytes%s" % (
+        qtype.name, what, x.shape[0], x.shape[1], len(bad),
+        " (%d blocks beyond fp16 saturate instead)" % n_sat if n_sat else ""))
     if len(bad):
         i = int(bad[0])
         block_elems, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
@@ -172,6 +194,24 @@ def check_quantize(qtype, x, what):
                            ours.ravel()[blk * block_bytes:(blk + 1) * block_bytes].tobytes().hex(),
                            ref.ravel()[blk * block_bytes:(blk + 1) * block_bytes].tobytes().hex(),
                            xs[:8]))
+
+
+def check_mxfp4(x, what):
+    """Per block: gguf's bytes, or a strictly smaller squared error."""
+    ours = ours_quantize(T.MXFP4, x).reshape(-1, 17)
+    ref = np.asarray(gq.quantize(x, T.MXFP4)).view(np.uint8).reshape(-1, 17)
+    xb = x.reshape(-1, 32).astype(np.float64)
+    e_ours = ((gq.dequantize(ours, T.MXFP4).reshape(-1, 32) - xb) ** 2).sum(axis=1)
+    e_ref = ((gq.dequantize(ref, T.MXFP4).reshape(-1, 32) - xb) ** 2).sum(axis=1)
+    same = (ours == ref).all(axis=1)
+    bad = np.flatnonzero(~same & ~(e_ours < e_ref))
+    print("quantize   MXFP4 %-22s %d x %d: %d blocks as gguf, %d better, %d worse"
+          % (what, x.shape[0], x.shape[1], int(same.sum()), int((~same).sum()) - len(bad), len(bad)))
+    if len(bad):
+        b = int(bad[0])
+        fail("quantize MXFP4 (%s): %d blocks differ from gguf without a smaller error; first block "
+             "%d: ours %s (sse %g), gguf %s (sse %g)" % (what, len(bad), b, ours[b].tobytes().hex(),
+                                                         e_ours[b], ref[b].tobytes().hex(), e_ref[b]))
 
 
 def main():
@@ -185,12 +225,20 @@ def main():
         check_dequantize(qt, 1, gguf.GGML_QUANT_SIZES[qt][0] * (1 if qt not in (T.F16, T.BF16) else 7))
 
     # quantization, byte for byte, against gguf's reference-exact quantizers
+    exact = (T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.F16, T.BF16)
     x = normal_data(64, 4096)
-    for qt in (T.Q4_0, T.Q8_0, T.F16, T.BF16):
+    for qt in exact:
         check_quantize(qt, x, "normal, mixed scales")
+    check_mxfp4(x, "normal, mixed scales")
     u = rng.uniform(-1, 1, size=(16, 4096)).astype(np.float32)
-    for qt in (T.Q4_0, T.Q8_0, T.F16, T.BF16):
+    for qt in exact:
         check_quantize(qt, u, "uniform")
+    check_mxfp4(u, "uniform")
+    # all-positive and all-negative blocks exercise the min of Q4_1/Q5_1
+    p = (np.abs(rng.standard_normal((16, 4096))) + 0.25).astype(np.float32)
+    for qt in (T.Q4_1, T.Q5_1):
+        check_quantize(qt, p, "positive")
+        check_quantize(qt, -p, "negative")
     bits = rng.integers(0, 2**32, size=(16, 4096), dtype=np.uint64).astype(np.uint32).view(np.float32)
     for qt in (T.F16, T.BF16):
         check_quantize(qt, bits, "random float32 bits")
