@@ -112,16 +112,21 @@ KQ_API kq_status kq_type_from_name(const char *name, kq_type *out);
 KQ_API int64_t kq_type_block_elems(int type);
 KQ_API size_t kq_type_block_bytes(int type);
 /* 1 if weights of this type can be loaded for compute (F32, F16, BF16, Q4_0,
- * Q8_0, Q4_K, Q5_K, Q6_K). Q8_K is an activation format: it converts, but
- * is not a weight type. */
+ * Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ * IQ4_XS). Q8_K is an activation format: it converts, but is not a weight
+ * type. */
 KQ_API int kq_type_is_supported(int type);
 /* Bytes of one row of n_cols elements; fails if n_cols is not a positive
  * multiple of the block or the size overflows. */
 KQ_API kq_status kq_row_size(int type, int64_t n_cols, size_t *out);
 
 /* Converts n_rows x n_cols floats to `type` with the library's reference
- * quantizer (F32/F16/BF16 convert, Q-types quantize). dst_bytes must be
- * exactly n_rows * row_size. */
+ * quantizer (F32/F16/BF16 convert, the block types of kq_type_is_supported
+ * and Q8_K quantize). dst_bytes must be exactly n_rows * row_size. A block
+ * type has no code for inf or NaN: any in src fails the call with
+ * KQ_ERR_INVALID_ARG naming the first one's row and column, and dst is not
+ * written (F16/BF16 carry them through). Finite values beyond a type's
+ * range saturate. */
 KQ_API kq_status kq_quantize(int type, const float *src, int64_t n_rows, int64_t n_cols,
                              void *dst, size_t dst_bytes);
 /* Expands n_rows x n_cols elements of `type` (src_bytes exactly n_rows *
