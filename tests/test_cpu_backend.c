@@ -1,8 +1,9 @@
 /* The "cpu" backend against "cpu-ref" on random inputs, for every
  * instruction set this CPU and build can run (KQ_CPU_ISA set before each
- * open; the others print why they are skipped): every weight type at the
- * tier boundaries m = 1, 2, 16, 17, a large m that spans several activation
- * blocks, K = 256 and K = 14336, odd N; fused parts of mixed types; experts
+ * open; the others print why they are skipped): every weight type (every
+ * row of formats/type_list.h, and the float types) at the tier boundaries
+ * m = 1, 2, 16, 17, 64 and a large m (100) that spans several activation
+ * blocks, K = 256, 4096 and 14336, odd N; fused parts of mixed types; experts
  * with broadcast and per-slot rows and repeated ids; SwiGLU dense and
  * experts. Then: several threads calling the same objects at once get the
  * bits one thread gets, any thread count gives the same bits, and
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "cpu/ukernel.h"
+#include "formats/type_list.h"
 #include "testutil.h"
 
 typedef struct env {
@@ -139,46 +141,61 @@ static void dense_case(env *E, const part_spec *ps, int n_parts, int64_t k, int6
     for (int p = 0; p < n_parts; p++) kt_weight_free(&w[p]);
 }
 
+/* Every quantized type (formats/type_list.h), then the float ones. */
+#define QUANT_ID(id, name, block, elems, act) id,
+static const int g_all_types[] = {KQ_QUANT_TYPES(QUANT_ID) KQ_TYPE_F32, KQ_TYPE_F16,
+                                  KQ_TYPE_BF16};
+static const int g_quant_types[] = {KQ_QUANT_TYPES(QUANT_ID)};
+#undef QUANT_ID
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
 static void dense_cases(env *E)
 {
-    static const int types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
-                                KQ_TYPE_Q6_K, KQ_TYPE_F32,  KQ_TYPE_F16,  KQ_TYPE_BF16};
     const int64_t ms[] = {1, 2, 16, 17};
-    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
-        part_spec one = {types[t], 37};
-        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) dense_case(E, &one, 1, 256, ms[i], 0);
+    for (size_t t = 0; t < N_OF(g_all_types); t++) {
+        part_spec one = {g_all_types[t], 37};
+        for (size_t i = 0; i < N_OF(ms); i++) dense_case(E, &one, 1, 256, ms[i], 0);
         one.n = 1;
         dense_case(E, &one, 1, 512, 3, 0);
     }
     /* Large m: K = 4096 makes the activation blocks (~192 KiB each) hold a
      * few dozen rows, so m = 100 spans several blocks with a partial one. */
-    static const int big[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q4_K, KQ_TYPE_Q6_K};
-    for (size_t t = 0; t < sizeof big / sizeof big[0]; t++) {
-        part_spec one = {big[t], 37};
+    for (size_t t = 0; t < N_OF(g_quant_types); t++) {
+        part_spec one = {g_quant_types[t], 37};
         dense_case(E, &one, 1, 4096, 100, 0);
         one.n = 5;
         dense_case(E, &one, 1, 256, 64, 0);
     }
     /* K = 14336, where an activation row is long and an m-block short. */
-    static const int longk[] = {KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K, KQ_TYPE_Q6_K};
-    for (size_t t = 0; t < sizeof longk / sizeof longk[0]; t++) {
+    static const int longk[] = {KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K, KQ_TYPE_Q6_K,
+                                KQ_TYPE_Q2_K, KQ_TYPE_Q3_K, KQ_TYPE_IQ4_XS, KQ_TYPE_MXFP4};
+    for (size_t t = 0; t < N_OF(longk); t++) {
         part_spec one = {longk[t], 5};
         dense_case(E, &one, 1, 14336, 1, 0);
         dense_case(E, &one, 1, 14336, t % 2 ? 17 : 2, 0);
     }
     /* Fused, mixed types (both activation kinds and a float part). */
-    const part_spec mix[4] = {{KQ_TYPE_Q4_K, 19}, {KQ_TYPE_Q8_0, 7}, {KQ_TYPE_F16, 3},
-                              {KQ_TYPE_Q6_K, 13}};
+    const part_spec mixes[3][4] = {
+        {{KQ_TYPE_Q4_K, 19}, {KQ_TYPE_Q8_0, 7}, {KQ_TYPE_F16, 3}, {KQ_TYPE_Q6_K, 13}},
+        {{KQ_TYPE_Q5_0, 19}, {KQ_TYPE_Q2_K, 7}, {KQ_TYPE_BF16, 3}, {KQ_TYPE_IQ4_XS, 13}},
+        {{KQ_TYPE_Q4_1, 9}, {KQ_TYPE_Q3_K, 11}, {KQ_TYPE_MXFP4, 6}, {KQ_TYPE_Q5_1, 5}},
+    };
     const int64_t fms[] = {1, 5, 33};
-    for (size_t i = 0; i < sizeof fms / sizeof fms[0]; i++) dense_case(E, mix, 4, 512, fms[i], 0);
+    for (size_t x = 0; x < N_OF(mixes); x++)
+        for (size_t i = 0; i < N_OF(fms); i++) dense_case(E, mixes[x], 4, 512, fms[i], 0);
+    const part_spec nl_q2[2] = {{KQ_TYPE_IQ4_NL, 21}, {KQ_TYPE_Q2_K, 10}};
+    dense_case(E, nl_q2, 2, 768, 24, 0);
     /* SwiGLU: gate and up parts of different types; one tensor of both. */
-    const part_spec gu[2] = {{KQ_TYPE_Q4_K, 29}, {KQ_TYPE_Q6_K, 29}};
-    const part_spec one_t = {KQ_TYPE_Q8_0, 42}, tiny = {KQ_TYPE_Q4_0, 2};
+    const part_spec gus[3][2] = {{{KQ_TYPE_Q4_K, 29}, {KQ_TYPE_Q6_K, 29}},
+                                 {{KQ_TYPE_Q3_K, 29}, {KQ_TYPE_Q5_0, 29}},
+                                 {{KQ_TYPE_IQ4_XS, 13}, {KQ_TYPE_Q4_1, 13}}};
+    const part_spec one_t[2] = {{KQ_TYPE_Q8_0, 42}, {KQ_TYPE_MXFP4, 42}};
+    const part_spec tiny = {KQ_TYPE_Q4_0, 2};
     const part_spec gu_f[2] = {{KQ_TYPE_BF16, 9}, {KQ_TYPE_Q4_0, 9}};
     const int64_t sms[] = {1, 3, 20};
-    for (size_t i = 0; i < sizeof sms / sizeof sms[0]; i++) {
-        dense_case(E, gu, 2, 512, sms[i], 1);
-        dense_case(E, &one_t, 1, 256, sms[i], 1);
+    for (size_t i = 0; i < N_OF(sms); i++) {
+        for (size_t x = 0; x < N_OF(gus); x++) dense_case(E, gus[x], 2, 512, sms[i], 1);
+        for (size_t x = 0; x < N_OF(one_t); x++) dense_case(E, &one_t[x], 1, 256, sms[i], 1);
         dense_case(E, gu_f, 2, 256, sms[i], 1);
         dense_case(E, &tiny, 1, 256, sms[i], 1);
     }
@@ -270,22 +287,27 @@ static void experts_case(env *E, int type, int up_type, int64_t n_exp, int64_t n
 
 static void experts_cases(env *E)
 {
-    static const int types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
-                                KQ_TYPE_Q6_K, KQ_TYPE_F16};
     const int64_t ms[] = {1, 7, 40};
-    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
-            experts_case(E, types[t], -1, 6, 21, 512, ms[i], 3, (int)(i + t) % 2);
+    for (size_t t = 0; t < N_OF(g_quant_types); t++)
+        for (size_t i = 0; i < N_OF(ms); i++)
+            experts_case(E, g_quant_types[t], -1, 6, 21, 512, ms[i], 3, (int)(i + t) % 2);
+    for (size_t i = 0; i < N_OF(ms); i++)
+        experts_case(E, KQ_TYPE_F16, -1, 6, 21, 512, ms[i], 3, (int)i % 2);
     /* Many pairs per expert: the large tier inside one expert. */
     experts_case(E, KQ_TYPE_Q4_K, -1, 4, 37, 1024, 60, 2, 0);
     experts_case(E, KQ_TYPE_Q6_K, -1, 4, 37, 1024, 60, 2, 1);
     /* K = 4096: an expert's ~80 pairs span several activation blocks; N = 1. */
     experts_case(E, KQ_TYPE_Q4_K, -1, 2, 9, 4096, 80, 2, 0);
     experts_case(E, KQ_TYPE_Q8_0, -1, 3, 1, 256, 9, 3, 1);
+    /* gpt-oss's shape of the problem: MXFP4 experts, many pairs per expert. */
+    experts_case(E, KQ_TYPE_MXFP4, -1, 4, 37, 1024, 60, 2, 1);
+    experts_case(E, KQ_TYPE_Q2_K, -1, 4, 37, 1024, 60, 2, 0);
     /* SwiGLU over experts, gate and up of different types and kinds. */
-    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+    for (size_t i = 0; i < N_OF(ms); i++) {
         experts_case(E, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K, 5, 19, 512, ms[i], 2, 0);
         experts_case(E, KQ_TYPE_Q8_0, KQ_TYPE_Q6_K, 5, 19, 512, ms[i], 2, 1);
+        experts_case(E, KQ_TYPE_MXFP4, KQ_TYPE_MXFP4, 5, 19, 512, ms[i], 2, 0);
+        experts_case(E, KQ_TYPE_Q3_K, KQ_TYPE_IQ4_NL, 5, 19, 512, ms[i], 2, 1);
     }
 }
 
@@ -392,11 +414,10 @@ static void thread_cases(void)
  * the other rows alone. */
 static void nonfinite_cases(void)
 {
-    static const int types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
-                                KQ_TYPE_Q6_K, KQ_TYPE_F32};
+    const int *types = g_all_types;
     kq_backend *b = NULL;
     if (!KT_OK(kq_backend_open("cpu:threads=2", &b))) return;
-    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+    for (size_t t = 0; t < N_OF(g_all_types) - 2; t++) { /* quant types and f32 */
         kt_weight w;
         kq_linear *l = NULL;
         if (kt_weight_make(&w, types[t], 5, 512) ||
