@@ -5,6 +5,7 @@
  * it, so a failure never leaves a partial OUT. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,19 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kq quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
-            "  TYPE: q4_0, q8_0, q4_K, q5_K, q6_K (any case), or the mix q4_k_m:\n"
-            "        Q4_K, with Q6_K for output.weight and for attn_v / ffn_down on the\n"
-            "        layers llama.cpp's Q4_K_M gives more bits\n"
+            "  TYPE: a type (q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, mxfp4, q3_K, q4_K, q5_K)\n"
+            "        for every weight, or one of llama.cpp's mixes (q2_k, q3_k_m, q4_k_m,\n"
+            "        q5_k_m, q6_k, iq4_xs): its base type, with more bits where llama.cpp\n"
+            "        gives them (output.weight, value projections, ffn_down on some layers,\n"
+            "        attn_output in q2_k and q3_k_m). Any case.\n"
             "  F32, F16 and BF16 tensors of two or more dimensions are quantized; 1-D\n"
             "  tensors, norms and the expert router stay as they are, tensors of other\n"
-            "  types are copied. Rows not a multiple of 256 take Q8_0 instead of a K type;\n"
-            "  rows not a multiple of 32 stay as they are. Metadata is copied and\n"
-            "  general.file_type set to llama.cpp's value for the result.\n"
+            "  types are copied. Rows that are not a multiple of 256 take llama.cpp's\n"
+            "  fallback (q2_K/q3_K -> q4_0, q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0,\n"
+            "  iq4_xs -> iq4_nl); rows not a multiple of 32 stay as they are. Inf or NaN\n"
+            "  in a weight is an error. Metadata is copied and general.file_type set to\n"
+            "  llama.cpp's value for the result. Each quantized tensor's RMSE against\n"
+            "  its float weights is printed.\n"
             "  --threads N   threads quantizing each tensor's rows (default: all cores)\n");
 }
 
@@ -99,10 +105,12 @@ typedef struct run_state {
     int threads;
     kq_gguf *g;
     kq_gguf_writer *w;
-    int64_t n_layers;
+    kq_qmodel model;
     tally tallies[64];
     int n_tallies;
     uint64_t bytes_in, bytes_out, weights_quantized;
+    double worst_rel;         /* largest relative RMSE of a tensor */
+    char worst_name[48];      /* its name, cut (the file is closed before the summary) */
     progress prog;
 } run_state;
 
@@ -175,6 +183,21 @@ static int copy_metadata(run_state *s)
 
 /* ---------------------------------------------------------------- tensors */
 
+/* One line per quantized tensor: its RMSE against the float weights, and
+ * relative to their RMS (a b-bit quantizer gives about 2^-b / 0.3). */
+static void report_error(run_state *s, const kq_tensor_info *t, int type, const kq_qrows_error *e)
+{
+    const double rmse = e->n > 0 ? sqrt(e->sse / (double)e->n) : 0.0;
+    const double rel = e->sum_x2 > 0 ? sqrt(e->sse / e->sum_x2) : 0.0;
+    if (s->prog.on) fputs("\r\033[K", stderr); /* the progress bar's line */
+    printf("  %-40.40s %-7s RMSE %-10.4g %7.3f%% of RMS\n", t->name, kq_type_name(type), rmse,
+           100.0 * rel);
+    if (!s->worst_name[0] || rel > s->worst_rel) {
+        s->worst_rel = rel;
+        snprintf(s->worst_name, sizeof s->worst_name, "%s", t->name);
+    }
+}
+
 static int convert_tensor(run_state *s, const kq_tensor_info *t, int type, int64_t rows)
 {
     size_t row_out, nbytes;
@@ -186,8 +209,9 @@ static int convert_tensor(run_state *s, const kq_tensor_info *t, int type, int64
     s->prog.name = t->name;
     s->prog.n_cols = t->ne[0];
     char err[512];
+    kq_qrows_error e;
     int rc = kq_quantize_rows(t->type, t->data, (size_t)t->nbytes, type, dst, nbytes, rows,
-                              t->ne[0], s->threads, progress_rows, &s->prog, err, sizeof err);
+                              t->ne[0], s->threads, progress_rows, &s->prog, &e, err, sizeof err);
     if (rc) {
         progress_end(&s->prog);
         free(dst);
@@ -200,6 +224,7 @@ static int convert_tensor(run_state *s, const kq_tensor_info *t, int type, int64
         return kq_tool_error("quantize", t->name);
     }
     free(dst);
+    report_error(s, t, type, &e);
     uint64_t weights = (uint64_t)rows * (uint64_t)t->ne[0];
     s->prog.before += weights;
     s->weights_quantized += weights;
@@ -213,6 +238,7 @@ static int convert_tensor(run_state *s, const kq_tensor_info *t, int type, int64
 static int plan_tensors(run_state *s, uint64_t *total)
 {
     *total = 0;
+    int64_t i_attn_v = 0;
     for (int64_t i = 0; i < kq_gguf_n_tensors(s->g); i++) {
         kq_tensor_info t;
         if (kq_gguf_tensor(s->g, i, &t) != KQ_OK) return kq_tool_error("quantize", "tensor table");
@@ -222,14 +248,16 @@ static int plan_tensors(run_state *s, uint64_t *total)
             return fail(t.name, "its shape does not match its byte size");
         int type;
         const char *why;
-        if (kq_qplan_tensor(&s->plan, &t, s->n_layers, &type, &why) == KQ_Q_CONVERT)
+        if (kq_qplan_tensor(&s->plan, &s->model, &t, i_attn_v, &type, &why) == KQ_Q_CONVERT)
             *total += (uint64_t)rows * (uint64_t)t.ne[0];
+        i_attn_v += kq_qplan_is_attn_v(t.name);
     }
     return 0;
 }
 
 static int write_tensors(run_state *s)
 {
+    int64_t i_attn_v = 0;
     for (int64_t i = 0; i < kq_gguf_n_tensors(s->g); i++) {
         kq_tensor_info t;
         if (kq_gguf_tensor(s->g, i, &t) != KQ_OK) return kq_tool_error("quantize", "tensor table");
@@ -240,7 +268,8 @@ static int write_tensors(run_state *s)
         s->bytes_in += t.nbytes;
         int type;
         const char *why;
-        kq_qaction a = kq_qplan_tensor(&s->plan, &t, s->n_layers, &type, &why);
+        kq_qaction a = kq_qplan_tensor(&s->plan, &s->model, &t, i_attn_v, &type, &why);
+        i_attn_v += kq_qplan_is_attn_v(t.name);
         if (a == KQ_Q_CONVERT) {
             if (convert_tensor(s, &t, type, rows)) return 1;
             continue;
@@ -270,6 +299,8 @@ static void print_summary(const run_state *s, double seconds, double quant_secon
             printf("  %-8s %-10s %8" PRId64 " %16" PRIu64 "\n", tn ? tn : "?", what[a], t->tensors,
                    t->bytes);
         }
+    if (s->worst_name[0])
+        printf("  largest relative RMSE: %.3f%% (%.40s)\n", 100.0 * s->worst_rel, s->worst_name);
     printf("  bytes: %" PRIu64 " in, %" PRIu64 " out (%.1f%%)\n", s->bytes_in, s->bytes_out,
            s->bytes_in ? 100.0 * (double)s->bytes_out / (double)s->bytes_in : 0.0);
     printf("  time: %.2f s in all; %.1f M weights quantized in %.2f s = %.1f M weights/s "
@@ -343,7 +374,7 @@ int kq_cmd_quantize(int argc, char **argv)
         kq_gguf_close(s.g);
         return kq_tool_error("quantize", "writer");
     }
-    s.n_layers = kq_qplan_layer_count(s.g);
+    kq_qmodel_read(s.g, &s.model);
     s.prog.on = isatty(STDERR_FILENO);
     double tq0 = 0, tq1 = 0;
     rc = copy_metadata(&s);

@@ -1,6 +1,7 @@
 /* Rows of one tensor quantized on several threads; see quantize_rows.h. */
 #include "quantize_rows.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,8 +25,9 @@ typedef struct qrows_job {
     atomic_llong next; /* first row of the next chunk to take */
     atomic_llong done; /* rows finished, for progress */
     atomic_int failed;
-    pthread_mutex_t err_lock;
+    pthread_mutex_t err_lock; /* guards err and error */
     char err[512];
+    kq_qrows_error error;
     kq_qrows_progress progress; /* only the calling thread reports */
     void *progress_ctx;
 } qrows_job;
@@ -38,13 +40,53 @@ static void fail(qrows_job *j, const char *what)
     pthread_mutex_unlock(&j->err_lock);
 }
 
+/* A block type cannot encode inf or NaN (kq_quantize refuses them); this
+ * names the first one by its row in the whole tensor, which the chunk's
+ * call cannot. Returns 0 if every value is finite. */
+static int check_finite(qrows_job *j, const float *buf, int64_t r0, int64_t n)
+{
+    if (kq_type_block_elems(j->dst_type) <= 1) return 0; /* f16/bf16/f32 carry them */
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < j->n_cols; c++) {
+            const float v = buf[r * j->n_cols + c];
+            if (isfinite(v)) continue;
+            char what[200];
+            snprintf(what, sizeof what,
+                     "row %lld, column %lld is %s: %s cannot encode a non-finite weight",
+                     (long long)(r0 + r), (long long)c, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf",
+                     kq_type_name(j->dst_type));
+            fail(j, what);
+            return -1;
+        }
+    return 0;
+}
+
+/* Adds the chunk's error (decoded against source) to a thread's sums. */
+static int add_error(qrows_job *j, const float *x, float *y, const unsigned char *d, int64_t n,
+                     kq_qrows_error *e)
+{
+    if (kq_dequantize(j->dst_type, d, (size_t)n * j->dst_row, n, j->n_cols, y) != KQ_OK) return -1;
+    const int64_t count = n * j->n_cols;
+    for (int64_t i = 0; i < count; i++) {
+        const double diff = (double)y[i] - x[i];
+        e->sse += diff * diff;
+        e->sum_x2 += (double)x[i] * x[i];
+    }
+    e->n += count;
+    return 0;
+}
+
 /* Takes chunks until none is left or some thread failed. */
 static void run(qrows_job *j, int reports)
 {
     size_t floats = (size_t)j->chunk_rows * (size_t)j->n_cols; /* checked by the caller */
     float *buf = malloc(floats * sizeof *buf);
-    if (!buf) {
+    float *back = malloc(floats * sizeof *back);
+    kq_qrows_error e = {0, 0, 0};
+    if (!buf || !back) {
         fail(j, "out of memory for a chunk of rows");
+        free(buf);
+        free(back);
         return;
     }
     for (;;) {
@@ -56,15 +98,26 @@ static void run(qrows_job *j, int reports)
         unsigned char *d = j->dst + (size_t)r0 * j->dst_row;
         /* kq_dequantize widens f16/bf16 and copies f32 (through memcpy, so
          * an f32 tensor at an unaligned file offset is read safely). */
-        if (kq_dequantize(j->src_type, s, (size_t)n * j->src_row, n, j->n_cols, buf) != KQ_OK ||
-            kq_quantize(j->dst_type, buf, n, j->n_cols, d, (size_t)n * j->dst_row) != KQ_OK) {
+        if (kq_dequantize(j->src_type, s, (size_t)n * j->src_row, n, j->n_cols, buf) != KQ_OK) {
+            fail(j, kq_last_error());
+            break;
+        }
+        if (check_finite(j, buf, r0, n)) break;
+        if (kq_quantize(j->dst_type, buf, n, j->n_cols, d, (size_t)n * j->dst_row) != KQ_OK ||
+            add_error(j, buf, back, d, n, &e)) {
             fail(j, kq_last_error());
             break;
         }
         long long done = atomic_fetch_add(&j->done, n) + n;
         if (reports && j->progress) j->progress(j->progress_ctx, done);
     }
+    pthread_mutex_lock(&j->err_lock);
+    j->error.sse += e.sse;
+    j->error.sum_x2 += e.sum_x2;
+    j->error.n += e.n;
+    pthread_mutex_unlock(&j->err_lock);
     free(buf);
+    free(back);
 }
 
 static void *thread_main(void *arg)
@@ -75,7 +128,8 @@ static void *thread_main(void *arg)
 
 int kq_quantize_rows(int src_type, const void *src, size_t src_bytes, int dst_type, void *dst,
                      size_t dst_bytes, int64_t n_rows, int64_t n_cols, int n_threads,
-                     kq_qrows_progress progress, void *progress_ctx, char *err, size_t err_cap)
+                     kq_qrows_progress progress, void *progress_ctx, kq_qrows_error *error_out,
+                     char *err, size_t err_cap)
 {
     size_t src_row, dst_row, total;
     if (kq_row_size(src_type, n_cols, &src_row) != KQ_OK ||
@@ -128,6 +182,7 @@ int kq_quantize_rows(int src_type, const void *src, size_t src_bytes, int dst_ty
 
     int rc = atomic_load(&j->failed) ? -1 : 0;
     if (rc) snprintf(err, err_cap, "%s", j->err);
+    if (error_out) *error_out = j->error;
     pthread_mutex_destroy(&j->err_lock);
     free(j);
     return rc;

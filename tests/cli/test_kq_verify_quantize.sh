@@ -83,8 +83,12 @@ for t in q4_k_m Q4_0 q8_0 q4_K Q5_K q6_k; do
 done
 "$kq" info "$dir/q4_k_m.gguf" >"$dir/info"
 # n = 2 layers: n/8 = 0 and 7n/8 = 1, so layer 1 gets more bits, layer 0 not.
-check "q4_k_m: attn_v of layer 1 is q6_K" grep -Eq "blk.1.attn_v.weight +q6_K " "$dir/info"
+# Value projections are counted in file order, attn_kv_b among them (as
+# llama.cpp does): attn_v 0, attn_v 1, attn_kv_b = 0, 1, 2 of 3, and only the
+# last is in the final eighth (its rows of 96 then take q8_0 for q6_K).
+check "q4_k_m: attn_v of layer 1 is q4_K" grep -Eq "blk.1.attn_v.weight +q4_K " "$dir/info"
 check "q4_k_m: attn_v of layer 0 is q4_K" grep -Eq "blk.0.attn_v.weight +q4_K " "$dir/info"
+check "q4_k_m: ffn_down of layer 1 is q6_K" grep -Eq "blk.1.ffn_down.weight +q6_K " "$dir/info"
 check "q4_k_m: q_proj is q4_K" grep -Eq "blk.0.attn_q.weight +q4_K " "$dir/info"
 check "q4_k_m: rows of 96 fall back to q8_0" grep -Eq "blk.0.attn_kv_b.weight +q8_0 " "$dir/info"
 check "q4_k_m: iq2_xxs copied" grep -Eq "blk.0.q2.weight +iq2_xxs " "$dir/info"
@@ -111,9 +115,9 @@ check "bad magic says magic" grep -qi "magic" "$dir/err"
 check "missing file fails, named" grep -q "missing.gguf" "$dir/err"
 
 # Misuse of quantize: nothing written, an existing OUT left as it was.
-"$kq" quantize "$dir/f32.gguf" "$dir/x.gguf" q3_K >/dev/null 2>"$dir/err"
+"$kq" quantize "$dir/f32.gguf" "$dir/x.gguf" iq2_xxs >/dev/null 2>"$dir/err"
 check "unknown type refused" test $? -ne 0
-check "unknown type named" grep -q "unknown target type 'q3_K'" "$dir/err"
+check "unknown type named" grep -q "unknown target type 'iq2_xxs'" "$dir/err"
 check "unknown type: no output" test ! -e "$dir/x.gguf"
 echo previous >"$dir/keep.gguf"
 "$kq" quantize "$dir/trunc.gguf" "$dir/keep.gguf" q4_K >/dev/null 2>"$dir/err"
