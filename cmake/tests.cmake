@@ -101,3 +101,6 @@ if(KQ_FUZZ)
   target_compile_options(kq_make_corpus PRIVATE -Wall -Wextra)
   target_link_libraries(kq_make_corpus PRIVATE kquant_static)
 endif()
+
+# The Python package: pytest suite and pip install (cmake/python_pkg.cmake).
+include(${CMAKE_CURRENT_SOURCE_DIR}/cmake/python_pkg.cmake)

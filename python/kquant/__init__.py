@@ -17,7 +17,7 @@ library's status and message.
 from __future__ import annotations
 
 from ._lib import KQError, lib_path
-from ._types import Type, row_size, supported_types, type_id, type_name
+from ._types import Type, block_size, row_size, supported_types, type_id, type_name
 from .backend import Backend
 from .gguf import GGUF, Metadata, Tensor, VType, write_gguf
 from .layers import Experts, Linear, WeightPart
@@ -26,7 +26,7 @@ from .quant import dequantize, quantize
 
 __all__ = ["Backend", "GGUF", "Metadata", "Tensor", "VType", "write_gguf", "Linear", "Experts",
            "WeightPart", "Model", "quantize", "dequantize", "Type", "type_id", "type_name",
-           "row_size", "supported_types", "KQError", "version", "lib_path", "__version__"]
+           "row_size", "block_size", "supported_types", "KQError", "version", "lib_path", "__version__"]
 
 __version__ = "0.1.0"
 

@@ -33,7 +33,9 @@ class KQError(RuntimeError):
         self.status_name = status_name
         self.message = message
         self.call = call
-        super().__init__("%s: %s (%s)" % (call, message or "no message", status_name))
+        # The library's messages mostly start with the function's name already.
+        text = message if message.startswith(call) else "%s: %s" % (call, message or "failed")
+        super().__init__("%s (%s)" % (text, status_name))
 
 
 class kq_tensor_info(ctypes.Structure):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from typing import List, Union
+from typing import List, Tuple, Union
 
 from ._lib import check, cstr, lib
 
-__all__ = ["Type", "TypeLike", "type_id", "type_name", "supported_types", "row_size"]
+__all__ = ["Type", "TypeLike", "type_id", "type_name", "supported_types", "row_size",
+           "block_size"]
 
 # Ids the library knows are listed by the library itself (kq_type_name is
 # non-NULL for them), so a type added in C appears here without an edit.
@@ -61,3 +62,10 @@ def row_size(t: TypeLike, n_cols: int) -> int:
     out = ctypes.c_size_t()
     check(lib.kq_row_size(type_id(t), int(n_cols), ctypes.byref(out)), "kq_row_size")
     return out.value
+
+
+def block_size(t: TypeLike) -> Tuple[int, int]:
+    """(elements, bytes) of one block of type `t` (1 and the element size
+    for float types)."""
+    i = type_id(t)
+    return int(lib.kq_type_block_elems(i)), int(lib.kq_type_block_bytes(i))

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Per-call overhead of the Python binding over the C call (issue 16: <= 5 us
+on CPU for a small layer).
+
+The same layer (loaded zero-copy from one GGUF file), the same x and the
+same backend spec are timed three ways:
+  C        a small C program compiled here against include/ and libkquant,
+           calling kq_linear_forward in a loop;
+  ctypes   the bare ctypes call with pointers made once (ctypes' own cost);
+  kquant   Linear.__call__(x) (a new output each call) and with out=.
+Each figure is the best over repeats of the mean of a loop of calls, so
+noise from other processes only adds. Overhead = kquant - C.
+
+  KQ_LIB=build/libkquant.so PYTHONPATH=python python3 bench/python_overhead.py
+Options: --backend SPEC (default cpu:threads=1), --shape TYPE:NxK:M (repeat),
+--calls N, --cc COMPILER, --json PATH.
+"""
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+import numpy as np  # noqa: E402
+
+import kquant  # noqa: E402
+from kquant._lib import lib  # noqa: E402
+
+C_TIMER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "kquant.h"
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return t.tv_sec + t.tv_nsec * 1e-9; }
+/* argv: spec file tensor m calls repeats; prints the best mean ns per call. */
+int main(int argc, char **argv)
+{
+    if (argc != 7) return 2;
+    kq_backend *b; kq_gguf *g; kq_linear *l;
+    if (kq_backend_open(argv[1], &b) || kq_gguf_open(argv[2], &g) ||
+        kq_linear_from_gguf(b, g, argv[3], &l)) { fprintf(stderr, "%s\n", kq_last_error()); return 1; }
+    long m = atol(argv[4]), calls = atol(argv[5]), reps = atol(argv[6]);
+    long k = (long)kq_linear_cols(l), n = (long)kq_linear_rows(l);
+    float *x = malloc(sizeof(float) * m * k), *y = malloc(sizeof(float) * m * n);
+    for (long i = 0; i < m * k; i++) x[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
+    for (long i = 0; i < calls / 10 + 1; i++) kq_linear_forward(b, l, x, y, m); /* warm */
+    double best = 1e30;
+    for (long r = 0; r < reps; r++) {
+        double t0 = now();
+        for (long i = 0; i < calls; i++)
+            if (kq_linear_forward(b, l, x, y, m)) { fprintf(stderr, "%s\n", kq_last_error()); return 1; }
+        double per = (now() - t0) / calls;
+        if (per < best) best = per;
+    }
+    printf("%.1f\n", best * 1e9);
+    kq_linear_free(l); kq_gguf_close(g); kq_backend_close(b); free(x); free(y);
+    return 0;
+}
+"""
+
+
+def best_mean_ns(fn, calls, reps):
+    for _ in range(calls // 10 + 1):
+        fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter_ns() - t0) / calls)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backend", default="cpu:threads=1")
+    ap.add_argument("--shape", action="append",
+                    help="TYPE:NxK:M (default q4_K:64x256:1, q8_0:256x512:1, f32:16x256:4)")
+    ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--cc", default=os.environ.get("CC", "cc"))
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    shapes = a.shape or ["q4_K:64x256:1", "q8_0:256x512:1", "f32:16x256:4"]
+    work = tempfile.mkdtemp(prefix="kq-pyoverhead-")
+    exe = os.path.join(work, "timer")
+    src = os.path.join(work, "timer.c")
+    with open(src, "w") as f:
+        f.write(C_TIMER)
+    libdir = os.path.dirname(kquant.lib_path)
+    subprocess.run([a.cc, "-O2", "-o", exe, src, "-I", os.path.join(ROOT, "include"),
+                    kquant.lib_path, "-Wl,-rpath," + libdir], check=True)
+    rng = np.random.default_rng(0)
+    tensors, parsed = {}, []
+    for i, s in enumerate(shapes):
+        t, nk, m = s.split(":")
+        n, k = (int(v) for v in nk.split("x"))
+        w = rng.standard_normal((n, k)).astype(np.float32)
+        tensors["t%d" % i] = (t, kquant.quantize(w, t), (n, k))
+        parsed.append((s, "t%d" % i, int(m)))
+    path = os.path.join(work, "layers.gguf")
+    kquant.write_gguf(path, tensors)
+    b = kquant.Backend(a.backend)
+    f = kquant.GGUF(path)
+    print("backend %s: %s" % (a.backend, b.device))
+    print("libkquant %s (%s), python %s, numpy %s" % (kquant.version(), kquant.lib_path,
+                                                     sys.version.split()[0], np.__version__))
+    print("%-16s %10s %10s %12s %12s %12s" % ("shape", "C ns", "ctypes ns", "kquant ns",
+                                               "kquant out=", "overhead ns"))
+    rows = []
+    for s, name, m in parsed:
+        lin = kquant.Linear.from_gguf(b, f, name)
+        x = np.asarray(np.linspace(-1, 1, m * lin.cols, dtype=np.float32).reshape(m, lin.cols))
+        y = np.empty((m, lin.rows), np.float32)
+        c_ns = float(subprocess.run([exe, a.backend, path, name, str(m), str(a.calls),
+                                     str(a.repeats)], check=True, capture_output=True,
+                                    text=True).stdout)
+        fwd, bh, lh = lib.kq_linear_forward, lin._b, lin._h
+        xp, yp = ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(y.ctypes.data)
+        raw_ns = best_mean_ns(lambda: fwd(bh, lh, xp, yp, m), a.calls, a.repeats)
+        py_ns = best_mean_ns(lambda: lin(x), a.calls, a.repeats)
+        out_ns = best_mean_ns(lambda: lin(x, out=y), a.calls, a.repeats)
+        rows.append({"shape": s, "backend": a.backend, "c_ns": c_ns, "ctypes_ns": raw_ns,
+                     "kquant_ns": py_ns, "kquant_out_ns": out_ns, "overhead_ns": py_ns - c_ns,
+                     "overhead_out_ns": out_ns - c_ns})
+        print("%-16s %10.0f %10.0f %12.0f %12.0f %7.0f / %.0f" % (s, c_ns, raw_ns, py_ns, out_ns,
+                                                                py_ns - c_ns, out_ns - c_ns))
+    print("overhead = kquant - C (new output / out=); the issue's bound is 5000 ns")
+    if a.json:
+        with open(a.json, "w") as fj:
+            json.dump(rows, fj, indent=1)
+
+
+if __name__ == "__main__":
+    main()
