@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "kq.h"
+#include "print_escaped.h"
 
 #define POOL_ROWS 512
 #define MAX_COPIES 256
@@ -421,7 +422,8 @@ int bench_plan_shapes(bench_plan *p, const bench_options *o, unsigned long long 
 
 /* ---------------------------------------------------------------- a file */
 
-/* "blk.12.attn_q.weight" -> "attn_q" */
+/* "blk.12.attn_q.weight" -> "attn_q", escaped: it is printed, and comes
+ * from the file. */
 static void role_of(const char *name, char *out, size_t cap)
 {
     const char *s = name;
@@ -431,7 +433,7 @@ static void role_of(const char *name, char *out, size_t cap)
     }
     size_t len = strlen(s);
     if (len > 7 && !strcmp(s + len - 7, ".weight")) len -= 7;
-    snprintf(out, cap, "%.*s", (int)len, s);
+    kq_escape(out, cap, s, len, KQ_ESC_SHOW, 0);
 }
 
 int bench_plan_file(bench_plan *p, const char *path)
@@ -439,11 +441,14 @@ int bench_plan_file(bench_plan *p, const char *path)
     memset(p, 0, sizeof *p);
     p->from_file = 1;
     if (kq_gguf_open(path, &p->gguf)) return kq_tool_error("bench", path);
-    snprintf(p->source, sizeof p->source, "%s", path);
+    kq_escape(p->source, sizeof p->source, path, strlen(path), KQ_ESC_SHOW * 2, 0);
     int64_t top_k = 0, layers = 0;
     const char *arch = NULL;
     size_t arch_len = 0;
-    if (kq_gguf_get_string(p->gguf, "general.architecture", &arch, &arch_len) == KQ_OK) {
+    /* The arch names keys only if it is short (a longer one is no real
+     * architecture, and "%.*s" takes an int). */
+    if (kq_gguf_get_string(p->gguf, "general.architecture", &arch, &arch_len) == KQ_OK &&
+        arch_len <= 64) {
         char key[160];
         snprintf(key, sizeof key, "%.*s.expert_used_count", (int)arch_len, arch);
         if (kq_gguf_get_int(p->gguf, key, &top_k)) top_k = 0;
@@ -494,11 +499,13 @@ int bench_plan_file(bench_plan *p, const char *path)
     }
     if (p->n_ops == 0) {
         fprintf(stderr, "kq bench: %s has no 2-D or 3-D tensor of a supported quantized type\n",
-                path);
+                p->source);
         return 1;
     }
-    snprintf(p->models[0].name, sizeof p->models[0].name, "%.*s", (int)(arch_len < 31 ? arch_len : 31),
-             arch ? arch : "model");
+    if (arch)
+        kq_escape(p->models[0].name, sizeof p->models[0].name, arch, arch_len, 8, 0);
+    else
+        snprintf(p->models[0].name, sizeof p->models[0].name, "model");
     p->models[0].layers = layers;
     p->n_models = 1;
     return 0;

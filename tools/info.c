@@ -6,6 +6,7 @@
 
 #include "kquant.h"
 #include "kq.h"
+#include "print_escaped.h"
 
 #define SHOW_ELEMS 8    /* array elements shown before "..." */
 #define SHOW_CHARS 72   /* string characters shown before "..." */
@@ -13,20 +14,8 @@
 static void print_string(const char *s, size_t len)
 {
     putchar('"');
-    size_t shown = len < SHOW_CHARS ? len : SHOW_CHARS;
-    for (size_t i = 0; i < shown; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", stdout);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\x%02x", c);
-        else
-            putchar(c);
-    }
+    kq_print_escaped(stdout, s, len, SHOW_CHARS, 1);
     putchar('"');
-    if (shown < len) printf("... (%zu bytes)", len);
 }
 
 /* The shortest decimal that reads back as the same value: 1e-05, not
@@ -169,7 +158,8 @@ static void print_metadata(const kq_gguf *g)
     for (int64_t i = 0; i < n; i++) {
         const kq_gguf_value *v = kq_gguf_kv_value(g, i);
         const char *tn = kq_gguf_vtype_name(kq_gguf_value_type(v));
-        printf("  %-40s %-6s ", kq_gguf_kv_key(g, i), tn ? tn : "?");
+        char key[KQ_ESC_CAP];
+        printf("  %-40s %-6s ", kq_escape_str(key, sizeof key, kq_gguf_kv_key(g, i)), tn ? tn : "?");
         print_value(v, 0);
         putchar('\n');
     }
@@ -190,8 +180,9 @@ static int print_tensors(const kq_gguf *g)
         char shape[96];
         shape_string(&t, shape, sizeof shape);
         const char *tn = kq_type_name(t.type);
-        printf("  %-40s %-8s %-26s %14" PRIu64 " %14" PRIu64 "\n", t.name, tn ? tn : "?", shape,
-               t.nbytes, t.offset);
+        char name[KQ_ESC_CAP];
+        printf("  %-40s %-8s %-26s %14" PRIu64 " %14" PRIu64 "\n",
+               kq_escape_str(name, sizeof name, t.name), tn ? tn : "?", shape, t.nbytes, t.offset);
         add_total(totals, &n_totals, &t);
     }
     printf("\ntotals by type:\n  %-8s %8s %16s %16s %12s\n", "type", "tensors", "elements",
@@ -218,17 +209,26 @@ int kq_cmd_info(int argc, char **argv)
     }
     kq_gguf *g = NULL;
     if (kq_gguf_open(argv[1], &g) != KQ_OK) return kq_tool_error("info", argv[1]);
-    printf("file:        %s\n", argv[1]);
+    char path[KQ_ESC_CAP];
+    printf("file:        %s\n", kq_escape_str(path, sizeof path, argv[1]));
     printf("gguf:        version %u, %" PRIu64 " bytes, alignment %" PRIu64
            ", tensor data at %" PRIu64 "\n",
            kq_gguf_version(g), kq_gguf_file_size(g), kq_gguf_alignment(g),
            kq_gguf_data_offset(g));
     const char *s;
     size_t len;
-    if (kq_gguf_get_string(g, "general.architecture", &s, &len) == KQ_OK)
-        printf("arch:        %.*s\n", (int)len, s);
-    if (kq_gguf_get_string(g, "general.name", &s, &len) == KQ_OK)
-        printf("name:        %.*s\n", (int)len, s);
+    /* Bounded and escaped: "%.*s" with (int)len went negative past INT_MAX
+     * and printed to the first NUL, past the mapping if there was none. */
+    if (kq_gguf_get_string(g, "general.architecture", &s, &len) == KQ_OK) {
+        fputs("arch:        ", stdout);
+        kq_print_escaped(stdout, s, len, SHOW_CHARS, 0);
+        putchar('\n');
+    }
+    if (kq_gguf_get_string(g, "general.name", &s, &len) == KQ_OK) {
+        fputs("name:        ", stdout);
+        kq_print_escaped(stdout, s, len, SHOW_CHARS, 0);
+        putchar('\n');
+    }
     print_metadata(g);
     int rc = print_tensors(g);
     kq_gguf_close(g);

@@ -4,6 +4,7 @@
 
 #include "kquant.h"
 #include "kq.h"
+#include "print_escaped.h"
 
 static void usage(FILE *f)
 {
@@ -31,7 +32,8 @@ static void usage(FILE *f)
 
 int kq_tool_error(const char *cmd, const char *what)
 {
-    fprintf(stderr, "kq %s: %s: %s\n", cmd, what, kq_last_error());
+    char w[KQ_ESC_CAP];
+    fprintf(stderr, "kq %s: %s: %s\n", cmd, kq_escape_str(w, sizeof w, what), kq_last_error());
     return 1;
 }
 
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "kq: unknown command '%s'\n", cmd);
+    char c[KQ_ESC_CAP];
+    fprintf(stderr, "kq: unknown command '%s'\n", kq_escape_str(c, sizeof c, cmd));
     usage(stderr);
     return 2;
 }

@@ -14,6 +14,7 @@
 #include "compare.h"
 #include "kquant.h"
 #include "kq.h"
+#include "print_escaped.h"
 
 /* The three call shapes the library dispatches differently: decode (a
  * GEMV), batched decode, prefill (a GEMM). 7 is odd on purpose, so a kernel
@@ -127,6 +128,8 @@ static void call_failed(outcome *o, const char *name, const char *bk, const char
                         int64_t m, int form)
 {
     o->errors++;
+    char esc[KQ_ESC_CAP];
+    name = kq_escape_str(esc, sizeof esc, name);
     if (m > 0)
         fprintf(stderr, "kq verify: %s: %s, m = %" PRId64 "%s%s: %s: %s\n", name, bk, m,
                 form == FORM_NONE ? "" : ", ", form == FORM_NONE ? "" : g_form_name[form], what,
@@ -191,7 +194,8 @@ static void check_linear(verifier *v, const kq_tensor_info *t, outcome *o)
     float *yref = yb ? malloc(yb) : NULL;
     kq_linear *lref = NULL, *l[MAX_BACKENDS] = {0};
     if (!x || !y || !yref) {
-        fprintf(stderr, "kq verify: %s: out of memory for m = %d activations\n", t->name, MAX_M);
+        char esc[KQ_ESC_CAP];
+        fprintf(stderr, "kq verify: %s: out of memory for m = %d activations\n", kq_escape_str(esc, sizeof esc, t->name), MAX_M);
         o->errors++;
         goto done;
     }
@@ -254,12 +258,14 @@ static void check_experts(verifier *v, const kq_tensor_info *t, outcome *o)
     int32_t *perm = E <= (1 << 20) ? malloc((size_t)E * sizeof *perm) : NULL;
     kq_experts *eref = NULL, *e[MAX_BACKENDS] = {0};
     if (E > INT32_MAX) {
-        fprintf(stderr, "kq verify: %s: %" PRId64 " experts do not fit int32 ids\n", t->name, E);
+        char esc[KQ_ESC_CAP];
+        fprintf(stderr, "kq verify: %s: %" PRId64 " experts do not fit int32 ids\n", kq_escape_str(esc, sizeof esc, t->name), E);
         o->errors++;
         goto done;
     }
     if (!x || !y || !yref || !ids) {
-        fprintf(stderr, "kq verify: %s: out of memory for m = %d activations\n", t->name, MAX_M);
+        char esc[KQ_ESC_CAP];
+        fprintf(stderr, "kq verify: %s: out of memory for m = %d activations\n", kq_escape_str(esc, sizeof esc, t->name), MAX_M);
         o->errors++;
         goto done;
     }
@@ -311,14 +317,20 @@ done:
 /* name 32, type 7, shape 20, error 10, where 16, status: 95 columns. */
 #define NAME_W 32
 
-static void print_name(const char *name)
+static void print_name(const char *raw)
 {
+    char esc[KQ_ESC_CAP];
+    const char *name = kq_escape_str(esc, sizeof esc, raw);
     size_t len = strlen(name);
-    /* A long name keeps its end, where the layer and role are told apart. */
-    if (len > NAME_W)
-        printf("...%-*s ", NAME_W - 3, name + len - (NAME_W - 3));
-    else
+    /* A long name keeps its end, where the layer and role are told apart
+     * (cut where a UTF-8 character starts). */
+    if (len > NAME_W) {
+        const char *tail = name + len - (NAME_W - 3);
+        while ((*tail & 0xC0) == 0x80) tail++;
+        printf("...%-*s ", NAME_W - 3, tail);
+    } else {
         printf("%-*s ", NAME_W, name);
+    }
 }
 
 static void print_head(const char *name, const kq_tensor_info *t)
@@ -564,7 +576,9 @@ static void verify_tensor(verifier *v, const kq_tensor_info *t, totals *tot)
         char at[48];
         where_string(at, sizeof at, o.where_bk, o.where_m, o.where_form);
         tot->worst = o.worst;
-        snprintf(tot->worst_at, sizeof tot->worst_at, "%.32s (%s)", t->name, at);
+        char esc[KQ_ESC_CAP];
+        snprintf(tot->worst_at, sizeof tot->worst_at, "%.32s (%s)",
+                 kq_escape_str(esc, sizeof esc, t->name), at);
     }
 }
 
@@ -582,9 +596,10 @@ int kq_cmd_verify(int argc, char **argv)
     v.top_k_meta = top_k_from_metadata(v.g);
     double t0 = now_s();
     int64_t n = kq_gguf_n_tensors(v.g);
+    char path_esc[KQ_ESC_CAP];
     printf("kq verify: %s: %" PRId64 " tensor%s; seed %" PRIu64 " (--seed %" PRIu64
            " repeats this run)\n",
-           a.path, n, n == 1 ? "" : "s", seed, seed);
+           kq_escape_str(path_esc, sizeof path_esc, a.path), n, n == 1 ? "" : "s", seed, seed);
     char spec[64];
     backend_spec(spec, sizeof spec, "cpu-ref", a.threads);
     if (kq_backend_open(spec, &v.ref) != KQ_OK) {

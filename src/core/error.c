@@ -1,6 +1,10 @@
 /* Thread-local error message storage. A fixed buffer per thread: setting a
- * message never allocates, so an out-of-memory failure can still be told. */
+ * message never allocates, so an out-of-memory failure can still be told.
+ * Messages quote names, keys and paths that come from files and callers;
+ * every message is escaped as it is set (escape.h), so none can carry a
+ * control character or terminal escape sequence to whoever prints it. */
 #include "error.h"
+#include "escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@ kq_status kq__fail(kq_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(g_msg, sizeof g_msg, fmt, ap);
     va_end(ap);
+    kq__escape_in_place(g_msg, sizeof g_msg);
     return s;
 }
 
@@ -33,6 +38,7 @@ kq_status kq__fail_context(kq_status s, const char *fmt, ...)
     va_end(ap);
     if (n >= 0 && (size_t)n < sizeof g_msg)
         snprintf(g_msg + n, sizeof g_msg - (size_t)n, "%s", inner);
+    kq__escape_in_place(g_msg, sizeof g_msg);
     return s;
 }
 
