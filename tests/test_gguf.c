@@ -822,6 +822,10 @@ static void test_getters(void)
              "alignment 48: %s", kq_last_error());
     KT_CHECK(kq_gguf_writer_set(w, "general.alignment", KQ_GGUF_U32, &a0) == KQ_ERR_INVALID_ARG,
              "alignment 0");
+    uint32_t a_huge = 1u << 31;
+    KT_CHECK(kq_gguf_writer_set(w, "general.alignment", KQ_GGUF_U32, &a_huge) == KQ_ERR_INVALID_ARG &&
+                 has(kq_last_error(), "16777216"),
+             "alignment 2^31: %s", kq_last_error());
     KT_CHECK(kq_gguf_writer_add_tensor(w, "w", KQ_TYPE_F32, 2, ne, wdata, sizeof wdata) ==
                      KQ_ERR_INVALID_ARG &&
                  has(kq_last_error(), "'w'") && has(kq_last_error(), "duplicate"),
@@ -1418,6 +1422,38 @@ static void test_malformed(void)
     b_kv_u32(&b, "general.alignment", 48);
     expect_bad("alignment not a power of two", &b, KQ_ERR_FORMAT,
                "general.alignment = 48 is not a power of two", at(24), NULL);
+    b_free(&b);
+
+    /* Issue 17, defect 5: a huge alignment is refused whatever the tensor
+     * count (with none, it once passed, and kq quantize padded its output
+     * to 2 GiB). 2^24 is the largest accepted. */
+    for (uint64_t n_t = 0; n_t <= 1; n_t++) {
+        static const uint32_t huge[] = {1u << 31, 1u << 25};
+        for (int h = 0; h < 2; h++) {
+            uint64_t ne_one[1] = {32};
+            b_hdr(&b, 3, n_t, 1);
+            b_kv_u32(&b, "general.alignment", huge[h]);
+            if (n_t) b_ti(&b, "a", 1, ne_one, KQ_TYPE_F32, 0);
+            b_zeros(&b, 128);
+            char want[96];
+            snprintf(want, sizeof want, "general.alignment = %u exceeds the largest supported (16777216)",
+                     huge[h]);
+            expect_bad("alignment too large", &b, KQ_ERR_FORMAT, want, at(24), NULL);
+            b_free(&b);
+        }
+    }
+    b_hdr(&b, 3, 0, 1);
+    b_kv_u32(&b, "general.alignment", 1u << 24);
+    {
+        char path[512];
+        snprintf(path, sizeof path, "%s", kt_tmp_path("align-max.gguf"));
+        kq_gguf *g = NULL;
+        KT_CHECK(write_bytes(path, b.p, b.n) == 0, "write %s", path);
+        KT_CHECK(kq_gguf_open(path, &g) == KQ_OK && kq_gguf_alignment(g) == (1u << 24),
+                 "alignment 2^24 is accepted: %s", kq_last_error());
+        kq_gguf_close(g);
+        remove(path);
+    }
     b_free(&b);
 
     /* ---- tensor infos */

@@ -10,6 +10,11 @@
 /* Deepest nesting of arrays (an array of arrays is depth 2) the reader and
  * the writer accept. */
 #define KQ_GGUF_MAX_DEPTH 16
+/* The largest general.alignment read or written: 16 MiB, far above any real
+ * file's (32 by default, a page at most), and small enough that the padding
+ * it can demand of a writer stays small. Without it a 128-byte file with
+ * alignment 2^31 opened, and rewriting it wrote 2 GiB of zeros. */
+#define KQ_GGUF_MAX_ALIGNMENT (1u << 24)
 
 /* One string of a string array: bytes in the mapping, not terminated. */
 typedef struct kq__gstr {

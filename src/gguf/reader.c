@@ -437,6 +437,10 @@ static kq_status parse_alignment(parser *p)
     if (a == 0 || (a & (a - 1)) != 0)
         return perr(p, KQ_ERR_FORMAT, kv->offset,
                     "general.alignment = %u is not a power of two (nonzero)", a);
+    if (a > KQ_GGUF_MAX_ALIGNMENT)
+        return perr(p, KQ_ERR_FORMAT, kv->offset,
+                    "general.alignment = %u exceeds the largest supported (%u)", a,
+                    KQ_GGUF_MAX_ALIGNMENT);
     g->alignment = a;
     return KQ_OK;
 }

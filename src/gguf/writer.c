@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/checked.h"
 #include "core/error.h"
 #include "formats/formats.h"
+#include "tmp_cleanup.h"
 #include "gguf_internal.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32u
@@ -164,6 +167,12 @@ static kq_status add_kv(kq_gguf_writer *w, const char *key, wbuf *val, const cha
             free(val->p);
             return kq__fail(KQ_ERR_INVALID_ARG,
                             "%s: general.alignment = %u must be a nonzero power of two", fn, a);
+        }
+        if (a > KQ_GGUF_MAX_ALIGNMENT) {
+            free(val->p);
+            return kq__fail(KQ_ERR_INVALID_ARG,
+                            "%s: general.alignment = %u exceeds the largest supported (%u)", fn, a,
+                            KQ_GGUF_MAX_ALIGNMENT);
         }
         new_align = a;
     }
@@ -455,6 +464,77 @@ static void wf_pad(wfile *o, uint64_t align)
     }
 }
 
+/* The output must be a regular file or nothing yet: the save writes a
+ * temporary next to it and renames it over the path, which would silently
+ * turn a symbolic link, FIFO or device node into a regular file (a link to
+ * /dev/full would "succeed"). Such a path is refused, saying what it is. */
+static kq_status check_target(const char *path, struct stat *st, int *exists)
+{
+    *exists = 0;
+    if (lstat(path, st) != 0) {
+        if (errno == ENOENT) return KQ_OK;
+        return kq__fail(KQ_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    }
+    const char *what = S_ISLNK(st->st_mode)    ? "a symbolic link (the save would replace the "
+                                                 "link itself; give the path it points to)"
+                       : S_ISFIFO(st->st_mode) ? "a FIFO"
+                       : S_ISCHR(st->st_mode)  ? "a character device"
+                       : S_ISBLK(st->st_mode)  ? "a block device"
+                       : S_ISDIR(st->st_mode)  ? "a directory"
+                       : S_ISSOCK(st->st_mode) ? "a socket"
+                       : S_ISREG(st->st_mode)  ? NULL
+                                               : "not a regular file";
+    if (what)
+        return kq__fail(KQ_ERR_IO,
+                        "refusing to write '%s': it is %s; a GGUF file is saved only as a "
+                        "regular file (new or replaced)",
+                        path, what);
+    *exists = 1;
+    return KQ_OK;
+}
+
+/* PATH.tmp-XXXXXX beside the target (same file system, so the rename is
+ * atomic), created with O_EXCL and mode 0666 so that the umask applies as it
+ * would to any new file (mkstemp's fixed 0600 would not honour it). */
+static kq_status create_temp(const char *path, char **tmp_out, int *fd_out)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    static _Atomic unsigned long long counter;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return kq__fail(KQ_ERR_NO_MEMORY, "kq_gguf_writer_save: out of memory");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long seed = ((unsigned long long)ts.tv_nsec << 20) ^ (unsigned long long)getpid() ^
+                              (unsigned long long)(uintptr_t)tmp;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        /* splitmix64 of the seed and a process-wide counter */
+        unsigned long long z = seed + 0x9e3779b97f4a7c15ull * (counter++ + 1);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        memcpy(tmp, path, plen);
+        memcpy(tmp + plen, ".tmp-", 5);
+        for (int i = 0; i < 6; i++, z /= 36) tmp[plen + 5 + i] = digits[z % 36];
+        tmp[plen + 11] = '\0';
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            *fd_out = fd;
+            return KQ_OK;
+        }
+        if (errno != EEXIST) {
+            int e = errno;
+            free(tmp);
+            return kq__fail(KQ_ERR_IO, "cannot create a temporary file to write '%s': %s", path,
+                            strerror(e));
+        }
+    }
+    free(tmp);
+    return kq__fail(KQ_ERR_IO, "cannot create a temporary file to write '%s': 100 names taken",
+                    path);
+}
+
 kq_status kq_gguf_writer_save(kq_gguf_writer *w, const char *path)
 {
     static const char fn[] = "kq_gguf_writer_save";
@@ -479,28 +559,29 @@ kq_status kq_gguf_writer_save(kq_gguf_writer *w, const char *path)
         off -= off % align;
     }
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
+    struct stat target;
+    int exists = 0;
+    kq_status st = check_target(path, &target, &exists);
+    if (st != KQ_OK) {
         free(offs);
-        return kq__fail(KQ_ERR_NO_MEMORY, "%s: out of memory", fn);
+        return st;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp-XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
+    char *tmp = NULL;
+    int fd = -1;
+    if ((st = create_temp(path, &tmp, &fd)) != KQ_OK) {
         free(offs);
-        return kq__fail(KQ_ERR_IO, "cannot create a temporary file to write '%s': %s", path,
-                        strerror(e));
+        return st;
     }
-    (void)fchmod(fd, 0644);
+    int slot = kq__tmp_register(tmp);
+    /* An existing file keeps its permission bits; a new one has 0666 less
+     * the umask, which open() applied to the temporary already. */
+    if (exists) (void)fchmod(fd, target.st_mode & 07777);
     wfile o = {fdopen(fd, "wb"), path, 0, 0};
     if (!o.f) {
         int e = errno;
         close(fd);
         unlink(tmp);
+        kq__tmp_forget(slot);
         free(tmp);
         free(offs);
         return kq__fail(KQ_ERR_IO, "cannot write '%s': %s", path, strerror(e));
@@ -535,16 +616,19 @@ kq_status kq_gguf_writer_save(kq_gguf_writer *w, const char *path)
     if (fclose(o.f) != 0 && !o.err) o.err = errno ? errno : EIO;
     if (o.err) {
         unlink(tmp);
+        kq__tmp_forget(slot);
         free(tmp);
         return kq__fail(KQ_ERR_IO, "cannot write '%s': %s", path, strerror(o.err));
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
+        kq__tmp_forget(slot);
         free(tmp);
         return kq__fail(KQ_ERR_IO, "cannot rename the temporary file to '%s': %s", path,
                         strerror(e));
     }
+    kq__tmp_forget(slot);
     free(tmp);
     return KQ_OK;
 }
