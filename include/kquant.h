@@ -145,8 +145,10 @@ KQ_API uint16_t kq_f32_to_bf16(float f);
 typedef struct kq_backend kq_backend;
 
 /* spec: "cpu", "cpu:threads=8", "cpu-ref", "cuda", "cuda:1", "auto".
- * Options follow a ':' as comma-separated key=value pairs:
- *   cpu, cpu-ref: threads=N (default: one per core)
+ * Options follow a ':' as comma-separated key=value pairs, each key at most
+ * once; an empty option (a leading, trailing or doubled ',') is refused:
+ *   cpu, cpu-ref: threads=N, 1 <= N <= 256 (default: one per core, at most
+ *                 256; more threads than cores are allowed, up to that bound)
  *   cuda:         N or device=N (the ordinal), host_weights=0|1 (1: weights
  *                 stay in host memory mapped for the GPU, for those that do not
  *                 fit; default 0, uploaded to device memory), gemm=auto|mma|off
@@ -214,7 +216,9 @@ KQ_API const char *kq_gguf_vtype_name(int vtype); /* "u32", ...; NULL if unknown
 
 /* Maps the file read-only, parses and validates it. The mapping is
  * registered: weights loaded from its bytes are used in place, and it stays
- * mapped while any object uses it, even after kq_gguf_close. */
+ * mapped while any object uses it, even after kq_gguf_close.
+ * general.alignment, if present, must be a u32 power of two no larger than
+ * 2^24 (16 MiB), whether or not the file holds tensors (KQ_ERR_FORMAT). */
 KQ_API kq_status kq_gguf_open(const char *path, kq_gguf **out);
 KQ_API void kq_gguf_close(kq_gguf *g); /* NULL is a no-op */
 
@@ -299,6 +303,15 @@ KQ_API kq_status kq_gguf_writer_set_value(kq_gguf_writer *w, const char *key,
 KQ_API kq_status kq_gguf_writer_add_tensor(kq_gguf_writer *w, const char *name, int type,
                                            int n_dims, const int64_t *ne, const void *data,
                                            size_t nbytes);
+/* Writes the file: to a temporary file beside `path`, renamed over it once
+ * complete, so a failed save leaves `path` as it was. `path` must be a regular
+ * file or not exist yet: a symbolic link, FIFO, device, directory or socket
+ * is refused with KQ_ERR_IO (the rename would replace it rather than write
+ * through it). An existing file keeps its permission bits; a new one gets
+ * 0666 less the umask. If SIGINT or SIGTERM ends the process during the save
+ * while that signal has its default disposition, the temporary file is
+ * removed first (a program with its own handler cleans up its own way).
+ * general.alignment is at most 2^24, as for reading. */
 KQ_API kq_status kq_gguf_writer_save(kq_gguf_writer *w, const char *path);
 
 /* ---------------------------------------------------------------- layers */
@@ -336,6 +349,21 @@ KQ_API int kq_linear_n_parts(const kq_linear *l);
 /* 1 if the weights are used in place from a file mapping (on CUDA: only with
  * host_weights=1; uploaded weights are copies). */
 KQ_API int kq_linear_is_zero_copy(const kq_linear *l);
+
+/* Activations outside the ordinary range, on every backend:
+ *  - A NaN or an infinity anywhere in row i of x makes every element of
+ *    y[i, :] non-finite (NaN or +-Inf: which one is not specified; backends
+ *    that quantize x, cpu and cuda, give NaN, cpu-ref may give +-Inf). The
+ *    other rows of the call are unaffected. The same holds per (token, slot)
+ *    row for experts and for SwiGLU outputs.
+ *  - Finite x with |x| <= 2^64 gives finite y that agrees with the exact
+ *    product within the backend's usual accuracy, as long as the exact
+ *    result is itself within float range.
+ *  - Finite x beyond 2^64 (up to FLT_MAX) may overflow a float intermediate
+ *    (a block scale times an integer dot product) and give +-Inf or NaN
+ *    where the exact result would fit in a float: scale such activations
+ *    down first. cpu-ref, which sums in double, is exact there too.
+ * No call fails because of the values in x. */
 
 /* y[m, N] = x[m, K] * W^T. On CUDA, x and y are device pointers. */
 KQ_API kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,

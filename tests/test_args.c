@@ -39,6 +39,23 @@ static void backend_specs(void)
     EXPECT(kq_backend_open("cuda:gemm=fast", &b), KQ_ERR_INVALID_ARG, "gemm = 'fast'");
     EXPECT(kq_backend_open("cuda:gemm_min_m=0", &b), KQ_ERR_INVALID_ARG, "gemm_min_m = '0'");
     EXPECT(kq_backend_open("cpu:gemm=off", &b), KQ_ERR_INVALID_ARG, "unknown option 'gemm'");
+    /* Issue 17, defect 7: no trailing, leading or doubled separators, no
+     * option given twice, and threads within the documented bound. */
+    EXPECT(kq_backend_open("cpu:threads=2,", &b), KQ_ERR_INVALID_ARG, "empty option");
+    EXPECT(kq_backend_open("cpu:,threads=2", &b), KQ_ERR_INVALID_ARG, "empty option");
+    EXPECT(kq_backend_open("cpu:threads=2,,threads=3", &b), KQ_ERR_INVALID_ARG, "empty option");
+    EXPECT(kq_backend_open("cpu:threads=2,threads=3", &b), KQ_ERR_INVALID_ARG,
+           "'threads' is given twice");
+    EXPECT(kq_backend_open("cpu-ref:threads=1,threads=1", &b), KQ_ERR_INVALID_ARG,
+           "'threads' is given twice");
+    EXPECT(kq_backend_open("cuda:0,device=1", &b), KQ_ERR_INVALID_ARG, "'device' is given twice");
+    EXPECT(kq_backend_open("cuda:gemm=off,gemm=mma", &b), KQ_ERR_INVALID_ARG,
+           "'gemm' is given twice");
+    EXPECT(kq_backend_open("cpu:threads=4096", &b), KQ_ERR_INVALID_ARG, "[1, 256]");
+    EXPECT(kq_backend_open("cpu:threads=257", &b), KQ_ERR_INVALID_ARG, "[1, 256]");
+    EXPECT(kq_backend_open("cpu-ref:threads=4096", &b), KQ_ERR_INVALID_ARG, "[1, 256]");
+    KT_CHECK(b == NULL, "out stays NULL after a refused spec");
+    if (KT_OK(kq_backend_open("cpu:threads=3", &b))) kq_backend_close(b);
     EXPECT(kq_backend_sync(NULL), KQ_ERR_INVALID_ARG, "backend is NULL");
     kq_backend_close(NULL); /* a no-op */
     KT_CHECK(kq_backend_name(NULL) == NULL && kq_backend_device(NULL) == NULL, "NULL names");
@@ -74,8 +91,8 @@ static void linear_args(kq_backend *b, kq_backend *other, const kt_weight *w)
            "type = 99");
     EXPECT(kq_linear_load(b, KQ_TYPE_Q8_K, w->bytes, w->nbytes, n, k, &l), KQ_ERR_UNSUPPORTED,
            "q8_K is not supported for weights");
-    EXPECT(kq_linear_load(b, KQ_TYPE_Q2_K, w->bytes, w->nbytes, n, k, &l), KQ_ERR_UNSUPPORTED,
-           "q2_K");
+    EXPECT(kq_linear_load(b, KQ_TYPE_IQ2_XXS, w->bytes, w->nbytes, n, k, &l), KQ_ERR_UNSUPPORTED,
+           "iq2_xxs");
     EXPECT(kq_linear_load(b, t, w->bytes, w->nbytes, INT64_MAX / 2, k, &l), KQ_ERR_INVALID_ARG,
            "overflow");
 

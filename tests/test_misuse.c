@@ -75,11 +75,11 @@ static char *make_file(void)
         return NULL;
     }
     int64_t ne_a[2] = {256, 4}, ne_b[2] = {64, 2}, ne_e[3] = {64, 2, 3}, ne_q2[2] = {256, 1};
-    uint8_t q2[84] = {0};
+    uint8_t q2[66] = {0}; /* one iq2_xxs block: a type no backend computes */
     KT_OK(kq_gguf_writer_add_tensor(w, "w.q4_K", a.type, 2, ne_a, a.bytes, a.nbytes));
     KT_OK(kq_gguf_writer_add_tensor(w, "w.f32", b.type, 2, ne_b, b.bytes, b.nbytes));
     KT_OK(kq_gguf_writer_add_tensor(w, "exps", e.type, 3, ne_e, e.bytes, e.nbytes));
-    KT_OK(kq_gguf_writer_add_tensor(w, "w.q2_K", KQ_TYPE_Q2_K, 2, ne_q2, q2, sizeof q2));
+    KT_OK(kq_gguf_writer_add_tensor(w, "w.iq2_xxs", KQ_TYPE_IQ2_XXS, 2, ne_q2, q2, sizeof q2));
     kt_weight_free(&a);
     kt_weight_free(&b);
     kt_weight_free(&e);
@@ -449,8 +449,8 @@ static void layers_from_gguf(kq_backend *b, const kq_gguf *g)
            KQ_ERR_INVALID_ARG,
            "tensor 'exps' has 3 dims [64, 2, 3, 1]; a linear needs 2 (3-D expert stacks load "
            "with kq_experts_from_gguf)");
-    EXPECT2("kq_linear_from_gguf", "a q2_K tensor", kq_linear_from_gguf(b, g, "w.q2_K", &l),
-            KQ_ERR_UNSUPPORTED, "tensor 'w.q2_K'", "type q2_K is not supported for weights");
+    EXPECT2("kq_linear_from_gguf", "an iq2_xxs tensor", kq_linear_from_gguf(b, g, "w.iq2_xxs", &l),
+            KQ_ERR_UNSUPPORTED, "tensor 'w.iq2_xxs'", "type iq2_xxs is not supported for weights");
 
     const char *names[3] = {"w.q4_K", "w.f32", NULL};
     const char *same_k[2] = {"w.q4_K", "w.q4_K"};
@@ -495,8 +495,8 @@ static void layers_from_memory(kq_backend *b, kq_backend *other)
     if (!KT_CHECK(kt_weight_make(&w, KQ_TYPE_Q8_0, 8, 64) == 0, "weight")) return;
     kq_linear *l = (kq_linear *)&l;
     kq_experts *e = (kq_experts *)&e;
-    uint8_t q2[84] = {0};
-    kq_part parts[2] = {{w.type, w.bytes, w.nbytes, 8}, {KQ_TYPE_Q2_K, q2, sizeof q2, 1}};
+    uint8_t q2[66] = {0}; /* one iq2_xxs block */
+    kq_part parts[2] = {{w.type, w.bytes, w.nbytes, 8}, {KQ_TYPE_IQ2_XXS, q2, sizeof q2, 1}};
     EXPECT("kq_linear_load_fused", "backend NULL", kq_linear_load_fused(NULL, parts, 1, 64, &l),
            KQ_ERR_INVALID_ARG, "kq_linear_load_fused: backend is NULL");
     KT_CHECK(l == NULL, "kq_linear_load_fused: out not NULL after a failure");
@@ -506,7 +506,7 @@ static void layers_from_memory(kq_backend *b, kq_backend *other)
            KQ_ERR_INVALID_ARG, "n_parts = 65 must be in [1, 64]");
     EXPECT2("kq_linear_load_fused", "part 1 of an unsupported type",
             kq_linear_load_fused(b, parts, 2, 64, &l), KQ_ERR_UNSUPPORTED,
-            "kq_linear_load_fused: part 1", "type q2_K is not supported for weights");
+            "kq_linear_load_fused: part 1", "type iq2_xxs is not supported for weights");
     /* Parts with different K: K is one argument, so a part written for
      * another K has the wrong byte count for this one. */
     parts[1] = parts[0];
@@ -596,8 +596,8 @@ static void plain_queries(void)
                  !kq_type_name(-1) && !kq_type_name(4) && !kq_type_name(99), "NULL");
     expect_plain("kq_type_block_elems/bytes", "type -1, 99",
                  kq_type_block_elems(-1) == 0 && kq_type_block_bytes(99) == 0, "0");
-    expect_plain("kq_type_is_supported", "type -1, q2_K, q8_K",
-                 !kq_type_is_supported(-1) && !kq_type_is_supported(KQ_TYPE_Q2_K) &&
+    expect_plain("kq_type_is_supported", "type -1, iq2_xxs, q8_K",
+                 !kq_type_is_supported(-1) && !kq_type_is_supported(KQ_TYPE_IQ2_XXS) &&
                      !kq_type_is_supported(KQ_TYPE_Q8_K),
                  "0");
     expect_plain("kq_version", "(none)", strcmp(kq_version(), KQ_VERSION_STRING) == 0,

@@ -10,7 +10,22 @@
 #include "core.h"
 #include "error.h"
 
-#define KQ_MAX_THREADS 4096
+/* The most threads a CPU backend takes (kquant.h documents it): past this a
+ * spec is a mistake, not a request, and starting thousands of threads on a
+ * small machine would only thrash it. */
+#define KQ_MAX_THREADS 256
+
+/* Options a spec may set, each at most once. */
+enum { OPT_THREADS = 1, OPT_DEVICE = 2, OPT_HOST_WEIGHTS = 4, OPT_GEMM = 8, OPT_GEMM_MIN_M = 16 };
+
+static kq_status once(const char *spec, const char *key, unsigned bit, unsigned *seen)
+{
+    if (*seen & bit)
+        return kq__fail(KQ_ERR_INVALID_ARG,
+                        "kq_backend_open: spec '%s': option '%s' is given twice", spec, key);
+    *seen |= bit;
+    return KQ_OK;
+}
 
 static kq_status parse_int_option(const char *spec, const char *key, const char *val, int lo,
                                   int hi, int *out)
@@ -28,18 +43,29 @@ static kq_status parse_int_option(const char *spec, const char *key, const char 
 
 /* One option of the spec: "threads=N" for CPU backends, a bare ordinal or
  * "device=N" for CUDA. */
-static kq_status parse_option(const char *spec, kq_backend_spec *s, char *opt)
+static kq_status parse_option(const char *spec, kq_backend_spec *s, char *opt, unsigned *seen)
 {
     char *eq = strchr(opt, '=');
     int is_cpu = strcmp(s->kind, "cpu") == 0 || strcmp(s->kind, "cpu-ref") == 0;
     int is_cuda = strcmp(s->kind, "cuda") == 0;
+    kq_status st;
     if (!eq) {
-        if (is_cuda) return parse_int_option(spec, "device", opt, 0, 1023, &s->device);
+        if (is_cuda) {
+            if ((st = once(spec, "device", OPT_DEVICE, seen))) return st;
+            return parse_int_option(spec, "device", opt, 0, 1023, &s->device);
+        }
         return kq__fail(KQ_ERR_INVALID_ARG,
                         "kq_backend_open: spec '%s': option '%s' is not key=value", spec, opt);
     }
     *eq = '\0';
     const char *key = opt, *val = eq + 1;
+    unsigned bit = !strcmp(key, "threads")        ? OPT_THREADS
+                   : !strcmp(key, "device")       ? OPT_DEVICE
+                   : !strcmp(key, "host_weights") ? OPT_HOST_WEIGHTS
+                   : !strcmp(key, "gemm")         ? OPT_GEMM
+                   : !strcmp(key, "gemm_min_m")   ? OPT_GEMM_MIN_M
+                                                  : 0;
+    if (bit && (st = once(spec, key, bit, seen))) return st;
     if (is_cpu && strcmp(key, "threads") == 0)
         return parse_int_option(spec, key, val, 1, KQ_MAX_THREADS, &s->threads);
     if (is_cuda && strcmp(key, "host_weights") == 0)
@@ -85,14 +111,23 @@ static kq_status parse_spec(const char *spec, kq_backend_spec *s)
     if (strcmp(s->kind, "auto") == 0)
         return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: spec '%s': 'auto' takes no options",
                         spec);
-    char *save = NULL;
-    int n = 0;
-    for (char *opt = strtok_r(colon + 1, ",", &save); opt; opt = strtok_r(NULL, ",", &save), n++) {
-        kq_status st = parse_option(spec, s, opt);
-        if (st) return st;
-    }
-    if (n == 0)
+    if (colon[1] == '\0')
         return kq__fail(KQ_ERR_INVALID_ARG, "kq_backend_open: spec '%s': empty option list", spec);
+    /* Split by hand: strtok would pass over the empty options of "threads=2,"
+     * or "a,,b", which are typing mistakes to report, not to guess past. */
+    unsigned seen = 0;
+    for (char *opt = colon + 1; opt;) {
+        char *comma = strchr(opt, ',');
+        if (comma) *comma = '\0';
+        if (*opt == '\0')
+            return kq__fail(KQ_ERR_INVALID_ARG,
+                            "kq_backend_open: spec '%s': empty option (a leading, trailing or "
+                            "doubled ',')",
+                            spec);
+        kq_status st = parse_option(spec, s, opt, &seen);
+        if (st) return st;
+        opt = comma ? comma + 1 : NULL;
+    }
     return KQ_OK;
 }
 
