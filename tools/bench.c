@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "kq.h"
+#include "print_escaped.h"
 
 double bench_now(void)
 {
@@ -179,6 +181,29 @@ bad:
     return -1;
 }
 
+/* An output path is tried before the run, so that a typo costs a second and
+ * not the whole benchmark: opened for append (nothing is truncated), and
+ * removed again if this made it. */
+static int check_writable(const char *opt, const char *path)
+{
+    struct stat st;
+    int existed = stat(path, &st) == 0;
+    char esc[KQ_ESC_CAP];
+    kq_escape_str(esc, sizeof esc, path);
+    if (existed && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "kq bench: %s: cannot write %s: it is a directory\n", opt, esc);
+        return -1;
+    }
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "kq bench: %s: cannot write %s: %s\n", opt, esc, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    if (!existed) remove(path);
+    return 0;
+}
+
 static void backend_spec(const bench_options *o, const char *name, char *spec, size_t cap)
 {
     if (o->threads && strncmp(name, "cuda", 4) && !strchr(name, ':'))
@@ -191,6 +216,9 @@ int kq_cmd_bench(int argc, char **argv)
 {
     bench_options o;
     if (parse_args(argc, argv, &o)) return 2;
+    if ((o.json_path && check_writable("--json", o.json_path)) ||
+        (o.svg_path && check_writable("--svg", o.svg_path)))
+        return 1;
     bench_results r;
     memset(&r, 0, sizeof r);
     kq_backend *bs[8] = {0}, *ref = NULL;
@@ -281,11 +309,16 @@ int kq_cmd_bench(int argc, char **argv)
         goto done;
     }
     bench_print_summary(&plan, &r, &o);
+    /* A write error says so itself; the check message is for checks only. */
     if (o.json_path && bench_write_json(&plan, &r, o.json_path)) rc = 1;
     if (o.svg_path && bench_write_svg(&plan, &r, &o, o.svg_path)) rc = 1;
+    int check_failed = 0;
     for (int i = 0; i < r.n_cells; i++)
-        if (r.cells[i].failed || (!r.cells[i].skipped && !r.cells[i].verified)) rc = 1;
-    if (rc) fprintf(stderr, "kq bench: some ops failed their check against cpu-ref (see above)\n");
+        if (r.cells[i].failed || (!r.cells[i].skipped && !r.cells[i].verified)) check_failed = 1;
+    if (check_failed) {
+        rc = 1;
+        fprintf(stderr, "kq bench: some ops failed their check against cpu-ref (see above)\n");
+    }
 done:
     for (int i = 0; i < 8; i++) kq_backend_close(bs[i]);
     kq_backend_close(ref);

@@ -1,4 +1,5 @@
 /* kq bench: the table (100 columns), the model summary and the JSON records. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -170,7 +171,7 @@ int bench_write_json(const bench_plan *p, const bench_results *r, const char *pa
 {
     FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "kq bench: cannot write %s\n", path);
+        fprintf(stderr, "kq bench: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
     fputs("[\n", f);
@@ -207,7 +208,7 @@ int bench_write_json(const bench_plan *p, const bench_results *r, const char *pa
     }
     fputs("\n]\n", f);
     if (fclose(f)) {
-        fprintf(stderr, "kq bench: writing %s failed\n", path);
+        fprintf(stderr, "kq bench: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
     return 0;

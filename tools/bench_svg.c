@@ -1,6 +1,7 @@
 /* kq bench --svg: one row per op, two panels (GB/s and TFLOP/s against m on
  * a log scale), one line per backend and its measured ceiling dashed in the
  * same colour. Plain SVG 1.1, readable in any browser. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,7 +133,7 @@ int bench_write_svg(const bench_plan *p, const bench_results *r, const bench_opt
 {
     FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "kq bench: cannot write %s\n", path);
+        fprintf(stderr, "kq bench: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
     int width = 2 * (MARGIN_L + PANEL_W) + 40;
@@ -184,7 +185,7 @@ int bench_write_svg(const bench_plan *p, const bench_results *r, const bench_opt
     }
     fputs("</svg>\n", f);
     if (fclose(f)) {
-        fprintf(stderr, "kq bench: writing %s failed\n", path);
+        fprintf(stderr, "kq bench: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
     return 0;

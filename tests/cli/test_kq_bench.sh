@@ -13,6 +13,7 @@ check() { # check DESCRIPTION COMMAND...
   local what=$1; shift
   if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
 }
+not_grep() { ! grep -q "$@"; }
 quick=(--min-time 0.02 --threads 2 --seed 7)
 
 "$kq" bench --backend cpu --shape q4_0:64x256 --shape q6_K:40x512 \
@@ -80,6 +81,25 @@ check "bad shape: says what is expected" grep -q "expected TYPE:NxK" "$dir/err"
 check "bad m: exit 2" test $? -eq 2
 "$kq" bench --backend tpu >/dev/null 2>"$dir/err"
 check "bad backend: exit 2" test $? -eq 2
+# Issue 17, defect 6: an output path that cannot be written is found before
+# the run (no table is timed for nothing) and reported as a write error, not
+# as failed checks.
+for opt in --json --svg; do
+  "$kq" bench --backend cpu --shape q8_0:32x64 --m 1 "${quick[@]}" $opt "$dir/no-such-dir/out" \
+    >"$dir/out" 2>"$dir/err"
+  check "$opt to a missing folder: exit 1" test $? -eq 1
+  check "$opt to a missing folder: says it cannot write the path" \
+    grep -q "cannot write $dir/no-such-dir/out" "$dir/err"
+  check "$opt to a missing folder: no 'failed their check'" not_grep "failed their check" "$dir/err"
+  check "$opt to a missing folder: nothing timed" not_grep "q8_0:32x64" "$dir/out"
+done
+mkdir "$dir/adir"
+"$kq" bench --backend cpu --shape q8_0:32x64 --m 1 "${quick[@]}" --json "$dir/adir" \
+  >"$dir/out" 2>"$dir/err"
+check "--json to a directory: exit 1" test $? -eq 1
+check "--json to a directory: says why" grep -q "cannot write $dir/adir" "$dir/err"
+check "--json to a directory: it stays a directory" test -d "$dir/adir"
+
 if ! "$kq" backends | grep -q "^cuda *ok"; then
   "$kq" bench --backend cuda --shape q8_0:32x64 >/dev/null 2>"$dir/err"
   check "cuda named but unavailable: non-zero exit" test $? -ne 0
