@@ -218,7 +218,7 @@ static double k4_sse(const float *x, const k4_encoding *e)
     double sse = 0;
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
-        kq__get_scale_min_k4(j, e->scales, &sc, &m);
+        kq_k4_scale_min(e->scales, j, &sc, &m);
         const float d1 = df * sc, m1 = mf * m;
         for (int i = 0; i < 32; i++) {
             const double diff = (double)(d1 * (float)e->L[32 * j + i] - m1) - x[32 * j + i];

@@ -71,18 +71,6 @@ static inline int kq__trunc_code(float v, int hi)
  * keeping the reference's output byte for byte. */
 float kq__subnormal_scale_inverse(float want, uint16_t *h, float inv);
 
-/* The 6-bit scale and min of sub-block j (0..7) from Q4_K/Q5_K scales[12]. */
-static inline void kq__get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, uint8_t *m)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-}
-
 /* A power of two s with amax * s in [1, 2) when amax lies outside
  * [2^-20, 2^20], else 1. The searches weight squared errors by |x| or x^2,
  * so their float sums grow as x^3: past ~5e12 they overflow to inf and the
@@ -93,7 +81,8 @@ static inline void kq__get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, ui
  * underflow, and ordinary blocks (|x| within 2^+-20) are not touched. */
 float kq__pow2_normalizer(float amax);
 
-/* Packs eight 6-bit scales and mins (each 0..63) into scales[12]. */
+/* Packs eight 6-bit scales and mins (each 0..63) into scales[12], the
+ * inverse of blocks.h's kq_k4_scale_min. */
 void kq__set_scales_mins_k4(uint8_t s[KQ_K_SCALE_SIZE], const uint8_t ls[8], const uint8_t lm[8]);
 
 /* Asymmetric search (ggml's make_qkx2_quants): over iscale =

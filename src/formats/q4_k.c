@@ -21,9 +21,9 @@ void kq__q4_K_to_float(const void *src, float *dst, int64_t n)
         const uint8_t *q = b.qs;
         for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c and 2c+1 */
             uint8_t sc, m;
-            kq__get_scale_min_k4(2 * c, b.scales, &sc, &m);
+            kq_k4_scale_min(b.scales, 2 * c, &sc, &m);
             const float d1 = d * sc, m1 = min * m;
-            kq__get_scale_min_k4(2 * c + 1, b.scales, &sc, &m);
+            kq_k4_scale_min(b.scales, 2 * c + 1, &sc, &m);
             const float d2 = d * sc, m2 = min * m;
             for (int l = 0; l < 32; l++) y[l] = d1 * (float)(q[l] & 0xF) - m1;
             for (int l = 0; l < 32; l++) y[32 + l] = d2 * (float)(q[l] >> 4) - m2;

@@ -22,9 +22,9 @@ void kq__q5_K_to_float(const void *src, float *dst, int64_t n)
         for (int c = 0; c < 4; c++) {
             const unsigned u1 = 1u << (2 * c), u2 = 2u << (2 * c);
             uint8_t sc, m;
-            kq__get_scale_min_k4(2 * c, b.scales, &sc, &m);
+            kq_k4_scale_min(b.scales, 2 * c, &sc, &m);
             const float d1 = d * sc, m1 = min * m;
-            kq__get_scale_min_k4(2 * c + 1, b.scales, &sc, &m);
+            kq_k4_scale_min(b.scales, 2 * c + 1, &sc, &m);
             const float d2 = d * sc, m2 = min * m;
             for (int l = 0; l < 32; l++)
                 y[l] = d1 * (float)((ql[l] & 0xF) + ((b.qh[l] & u1) ? 16 : 0)) - m1;
