@@ -15,6 +15,7 @@
 #include "kquant.h"
 #include "kq.h"
 #include "print_escaped.h"
+#include "verify_source.h"
 
 /* The three call shapes the library dispatches differently: decode (a
  * GEMV), batched decode, prefill (a GEMM). 7 is odd on purpose, so a kernel
@@ -419,14 +420,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kq verify FILE.gguf [--backend cpu|cuda|cpu-ref|all] [--seed N]\n"
-            "                 [--threads N] [--tolerance X]\n"
+            "                 [--threads N] [--tolerance X] [--source F.gguf]\n"
             "  Every 2-D tensor (as a linear) and 3-D tensor (as experts, both slot\n"
             "  strides) of a supported type, through each backend, for m = 1, 7, 64,\n"
             "  against cpu-ref on random activations. Exits 1 if any is off.\n"
             "  --backend B    only B (it must open); default: cpu and cuda where they open\n"
             "  --seed N       repeat the activations of an earlier run\n"
             "  --threads N    threads of the CPU backends\n"
-            "  --tolerance X  relative error allowed, for every backend\n");
+            "  --tolerance X  relative error allowed, for every backend\n"
+            "  --source F     also compare each tensor with the float file F it was\n"
+            "                 quantized from: non-finite values on either side and\n"
+            "                 blocks quantized to garbage fail (kq verify --help)\n");
 }
 
 static uint64_t fresh_seed(void)
@@ -439,7 +443,7 @@ static uint64_t fresh_seed(void)
 }
 
 typedef struct vargs {
-    const char *path, *backend;
+    const char *path, *backend, *source;
     uint64_t seed;
     int have_seed, threads, have_tol;
     double tol;
@@ -466,6 +470,12 @@ static int parse_args(int argc, char **argv, vargs *a)
             return -1;
         } else if ((v = opt_value(argc, argv, &i, "--backend"))) {
             a->backend = v;
+        } else if ((v = opt_value(argc, argv, &i, "--source"))) {
+            if (!*v) {
+                fprintf(stderr, "kq verify: --source needs the float GGUF file\n");
+                return 2;
+            }
+            a->source = v;
         } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
             errno = 0;
             a->seed = strtoull(v, &end, 0);
@@ -629,6 +639,10 @@ int kq_cmd_verify(int argc, char **argv)
     printf("; %.1f s\n", now_s() - t0);
     rc = tot.failed || tot.errors ? 1 : 0;
     if (rc) printf("kq verify: failed; --seed %" PRIu64 " repeats this run\n", seed);
+    if (a.source && kq_verify_against_source(v.g, a.source)) {
+        printf("kq verify: the quantized file differs from its source beyond the bound\n");
+        rc = 1;
+    }
 done:
     for (int b = 0; b < v.n_bk; b++) kq_backend_close(v.bk[b].b);
     kq_backend_close(v.ref);
