@@ -11,10 +11,15 @@ used ggml ones):
   weights x^2 over iscale = -(32 + 0.1 i) / max, i = -9..9; int8 scales under
   d = max_scale / -128; re-quantization against the decoded scales.
 - Q4_0 / Q8_0: the reference is gguf's own quantizer.
+- Q4_1 / Q5_0 / Q5_1 / MXFP4: gguf's own quantizer too, and kquant must be no
+  worse (RMS(ours) <= RMS(gguf), up to float64 summation noise).
+- Q2_K / Q3_K / IQ4_NL / IQ4_XS, which gguf cannot quantize: simple
+  max-based quantizers written here from the block definitions; kquant's
+  searches must beat them: RMS(ours) <= 0.99 * RMS(simple).
 
-Both outputs are packed as GGUF blocks and decoded by gguf's dequantizer; the
-test asserts RMS(ours) <= 1.01 * RMS(reference) per type and distribution and
-prints both. Skips (77) only when numpy or gguf is missing."""
+Both outputs are decoded by gguf's dequantizer (the simple quantizers give
+decoded values directly); the test asserts RMS(ours) <= 1.01 * RMS(reference)
+for the other types, per type and distribution, and prints both. Skips (77) only when numpy or gguf is missing."""
 import os
 import sys
 import warnings
@@ -401,8 +406,7 @@ def main():
     if failures:
         print("rerun with KQ_TEST_SEED=%d" % seed)
         return 1
-    print("quantizer error within %.0f%% of the reference for every type and distribution"
-          % ((TOLERANCE - 1) * 100))
+    print("quantizer error within the bounds for every type and distribution")
     return 0
 
 
