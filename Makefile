@@ -8,8 +8,14 @@ PYTHON ?= $(shell command -v python3 2>/dev/null)
 CMAKE_FLAGS ?=
 
 PYTHON_FLAG = $(if $(PYTHON),-DPython3_EXECUTABLE=$(PYTHON))
+# The Python tests' interpreter: a virtual environment under the build folder
+# with tests/requirements.txt installed (tests/python_env.sh), or the plain
+# python3 where that cannot be made; the file holds the one chosen.
+VENV = $(abspath $(BUILD))/venv
+PY_ENV_FILE = $(abspath $(BUILD))/python-env.path
+TEST_PYTHON = py=$$(cat $(PY_ENV_FILE) 2>/dev/null); py=$${py:-$(PYTHON)}
 
-.PHONY: all build test test-sanitize test-tsan test-valgrind test-fuzz test-neon bench install clean
+.PHONY: all build python-env test test-sanitize test-tsan test-valgrind test-fuzz test-neon bench install clean
 
 all: build
 
@@ -19,9 +25,17 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# numpy, gguf and the rest of tests/requirements.txt, without root: says
+# what it could not set up (offline, no venv module) and goes on.
+python-env:
+	@mkdir -p $(BUILD)
+	@sh tests/python_env.sh $(VENV) tests/requirements.txt "$(PYTHON)" $(PY_ENV_FILE)
+
 # Every test, then again under each checker. Each checker builds in its own
 # folder next to $(BUILD), so `make test BUILD=x` touches only x and x-*.
-test: build
+test: python-env build
+	@$(TEST_PYTHON); if [ -n "$$py" ]; then \
+	  cmake -S . -B $(BUILD) -DPython3_EXECUTABLE="$$py" >/dev/null; fi
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) test-sanitize
 	$(MAKE) test-tsan
@@ -31,8 +45,8 @@ test: build
 
 # The whole suite again, built with AddressSanitizer (LeakSanitizer
 # included) and UndefinedBehaviorSanitizer, stopping at the first report.
-# The Python oracle tests load the sanitized libkquant.so into python3 with
-# libasan preloaded (ASan must be the first library in the process); leak
+# The Python oracle tests load the sanitized libkquant.so into python3 (the
+# test environment's: a venv's python is the same binary) with libasan preloaded (ASan must be the first library in the process); leak
 # checking is off for that process only, because CPython keeps its own
 # objects alive at exit and LeakSanitizer would report them (the library's
 # leaks are caught by the C tests, which run the same code with it on).
@@ -43,8 +57,9 @@ SAN_CC ?= $(CC)
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_PRELOAD = $(shell $(SAN_CC) -print-file-name=libasan.so 2>/dev/null)
 test-sanitize:
+	$(TEST_PYTHON); \
 	cmake -S . -B $(BUILD)-san -DCMAKE_BUILD_TYPE=Debug -DKQ_CUDA=OFF -DCMAKE_C_COMPILER=$(SAN_CC) \
-	  "-DCMAKE_C_FLAGS=$(SAN_FLAGS)" $(PYTHON_FLAG) \
+	  "-DCMAKE_C_FLAGS=$(SAN_FLAGS)" $${py:+-DPython3_EXECUTABLE=$$py} \
 	  "-DKQ_PY_ENV=LD_PRELOAD=$(SAN_PRELOAD);ASAN_OPTIONS=detect_leaks=0"
 	cmake --build $(BUILD)-san -j $(JOBS)
 	ctest --test-dir $(BUILD)-san --output-on-failure -j $(JOBS) -E 'install'
