@@ -361,6 +361,21 @@ int bench_plan_builtin(bench_plan *p, const bench_options *o, unsigned long long
     return plan_from_specs(p, o, ts, n, models, 2, rotate_bytes);
 }
 
+/* The weight types the library computes, as kq_type_is_supported says:
+ * "q4_0, q4_1, ..." (no list to keep in step with the formats). */
+static const char *supported_types(char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int t = 0; t < 256 && used < cap; t++) {
+        if (!kq_type_is_supported(t)) continue;
+        int n = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", kq_type_name(t));
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    return buf;
+}
+
 /* "q4_K:14336x4096" or "q4_K:768x2048:128/8". */
 static int parse_shape(const char *text, tensor_spec *s, char *type_buf, size_t cap)
 {
@@ -396,11 +411,12 @@ int bench_plan_shapes(bench_plan *p, const bench_options *o, unsigned long long 
     wtensor ts[64];
     for (int i = 0; i < o->n_shapes; i++) {
         if (parse_shape(o->shapes[i], &ts[i].spec, types[i], sizeof types[i])) {
+            char esc[KQ_ESC_CAP], list[512];
             fprintf(stderr,
                     "kq bench: --shape '%s': expected TYPE:NxK or TYPE:NxK:E/TOPK with a "
-                    "supported type (q4_0, q8_0, q4_K, q5_K, q6_K, f32, f16, bf16), K a "
-                    "multiple of its block and 1 <= TOPK <= E\n",
-                    o->shapes[i]);
+                    "supported type (%s), K a multiple of its block and 1 <= TOPK <= E\n",
+                    kq_escape_str(esc, sizeof esc, o->shapes[i]),
+                    supported_types(list, sizeof list));
             return 2;
         }
         snprintf(roles[i], sizeof roles[i], "%s", o->shapes[i]);

@@ -81,6 +81,23 @@ check "bad shape: says what is expected" grep -q "expected TYPE:NxK" "$dir/err"
 check "bad m: exit 2" test $? -eq 2
 "$kq" bench --backend tpu >/dev/null 2>"$dir/err"
 check "bad backend: exit 2" test $? -eq 2
+# Issue 13 item 5: --shape takes every weight type the library supports (the
+# list comes from the tool's own message, which asks kq_type_is_supported),
+# each checked against cpu-ref.
+types=$("$kq" bench --shape nosuch:1x1 2>&1 | sed -n 's/.*supported type (\([^)]*\)).*/\1/p' | tr -d ',')
+check "the shape message lists the supported types" test -n "$types"
+for t in q4_0 q8_0 q4_K q5_K q6_K f32 f16 bf16; do
+  check "supported types include $t" grep -qw "$t" <<<"$types"
+done
+shape_args=()
+for t in $types; do shape_args+=(--shape "$t:8x256"); done
+"$kq" bench --backend cpu "${shape_args[@]}" --m 1,3 "${quick[@]}" --min-time 0.01 \
+  >"$dir/out" 2>"$dir/err"
+check "every supported type: exit 0" test $? -eq 0
+for t in $types; do
+  check "--shape $t: checked ok at m = 3" grep -Eq "^$t:8x256 +$t +8x256 +3 .* ok$" "$dir/out"
+done
+
 # Issue 17, defect 6: an output path that cannot be written is found before
 # the run (no table is timed for nothing) and reported as a write error, not
 # as failed checks.
