@@ -45,6 +45,11 @@ typedef struct kq_strmap {
     uint32_t *slots; /* entry index + 1; 0 = empty */
     size_t mask;
 } kq_strmap;
+/* Room for n strings of `bytes` bytes in all; what names the table in errors. */
+kq_status kq__strmap_init(kq_strmap *m, size_t n, size_t bytes, const char *what);
+void kq__strmap_free(kq_strmap *m);
+/* Adds s -> val; an equal string already there keeps its value (*dup = 1). */
+void kq__strmap_add(kq_strmap *m, const char *s, size_t n, int32_t val, int *dup);
 
 struct kq_tokenizer {
     enum kq_tok_kind kind;
