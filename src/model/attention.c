@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "model.h"
+#include "vec.h"
 
 #define KEY_BLOCK 64
 
@@ -15,19 +16,6 @@ typedef struct attn_task {
     const int32_t *pos, *seq;
     float scale;
 } attn_task;
-
-/* 8 partial sums, so the compiler can keep them in vector lanes without
- * reassociating a single float sum. */
-static float dot(const float *a, const float *b, int64_t n)
-{
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
 
 static void attend(const attn_task *t, int64_t i, int64_t h)
 {
@@ -54,7 +42,7 @@ static void attend(const attn_task *t, int64_t i, int64_t h)
         int64_t nb = p + 1 - j0 < KEY_BLOCK ? p + 1 - j0 : KEY_BLOCK;
         float bmax = -INFINITY;
         for (int64_t j = 0; j < nb; j++) {
-            sc[j] = t->scale * dot(q, K + (size_t)(j0 + j) * (size_t)kv_dim, hd);
+            sc[j] = t->scale * kq__vdot(q, K + (size_t)(j0 + j) * (size_t)kv_dim, hd);
             if (sc[j] > bmax) bmax = sc[j];
         }
         if (bmax > run_max) {
@@ -66,8 +54,7 @@ static void attend(const attn_task *t, int64_t i, int64_t h)
         for (int64_t j = 0; j < nb; j++) {
             float w = expf(sc[j] - run_max);
             run_sum += w;
-            const float *v = V + (size_t)(j0 + j) * (size_t)kv_dim;
-            for (int64_t d = 0; d < hd; d++) out[d] += w * v[d];
+            kq__vaxpy(out, w, V + (size_t)(j0 + j) * (size_t)kv_dim, hd);
         }
     }
     float inv = (float)(1.0 / run_sum);

@@ -8,6 +8,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "model.h"
+#include "vec.h"
 
 typedef struct task_run {
     kq_model_task fn;
@@ -82,18 +83,12 @@ typedef struct gelu_task {
     int64_t n_ff;
 } gelu_task;
 
-/* GELU in its tanh form (what Gemma's gelu_pytorch_tanh and ggml_gelu use). */
 static void gelu_rows(void *ctx, int64_t r0, int64_t r1)
 {
     const gelu_task *t = ctx;
-    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
     for (int64_t r = r0; r < r1; r++) {
-        const float *g = t->gu + r * 2 * t->n_ff, *u = g + t->n_ff;
-        float *y = t->y + r * t->n_ff;
-        for (int64_t i = 0; i < t->n_ff; i++) {
-            float x = g[i];
-            y[i] = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x))) * u[i];
-        }
+        const float *g = t->gu + r * 2 * t->n_ff;
+        kq__vgelu_mul(g, g + t->n_ff, t->y + r * t->n_ff, t->n_ff);
     }
 }
 

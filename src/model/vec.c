@@ -1,0 +1,167 @@
+/* The model layer's vector loops (attention's dot products and weighted
+ * sums, GELU gating), with AVX2+FMA versions chosen at run time on x86-64
+ * CPUs that have them; portable loops elsewhere. The library builds for any
+ * CPU of its architecture, so the wide versions carry target attributes
+ * instead of global compiler flags, as the kernels in src/cpu/ do with their
+ * per-file flags. */
+#include <math.h>
+#include <stdatomic.h>
+
+#include "vec.h"
+
+static float dot_plain(const float *a, const float *b, int64_t n)
+{
+    /* 8 partial sums the compiler may keep in vector lanes */
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_plain(float *y, float a, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* GELU in its tanh form (Gemma's gelu_pytorch_tanh, ggml_gelu). */
+static void gelu_mul_plain(const float *g, const float *u, float *y, int64_t n)
+{
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float x = g[i];
+        y[i] = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static float dot_avx2(const float *a, const float *b, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+AVX2 static void axpy_avx2(float *y, float a, const float *x, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* exp(x) for x <= 0 down to underflow: 2^k * e^r with |r| <= ln2 / 2 and a
+ * degree-6 Taylor polynomial for e^r (relative error below 2e-7, under
+ * float's own rounding of the result). */
+AVX2 static __m256 exp_neg_avx2(__m256 x)
+{
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, ln2_hi, x);
+    r = _mm256_fnmadd_ps(k, ln2_lo, r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* gelu(x) = x * sigmoid(2 c (x + 0.044715 x^3)) = 0.5 x (1 + tanh(...)),
+ * the sigmoid from e^-|z| so the exponential never overflows. */
+AVX2 static void gelu_mul_avx2(const float *g, const float *u, float *y, int64_t n)
+{
+    const __m256 c2 = _mm256_set1_ps(2 * 0.7978845608028654f), k = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+        __m256 z = _mm256_mul_ps(c2, _mm256_fmadd_ps(k, x3, x));
+        __m256 e = exp_neg_avx2(_mm256_or_ps(z, sign)); /* e^-|z| */
+        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, e)); /* sigmoid(|z|) */
+        __m256 neg = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
+        s = _mm256_blendv_ps(s, _mm256_sub_ps(one, s), neg);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_loadu_ps(u + i)));
+    }
+    gelu_mul_plain(g + i, u + i, y + i, n - i);
+}
+
+static int have_avx2(void)
+{
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+float kq__vdot(const float *a, const float *b, int64_t n)
+{
+    return have_avx2() ? dot_avx2(a, b, n) : dot_plain(a, b, n);
+}
+
+void kq__vaxpy(float *y, float a, const float *x, int64_t n)
+{
+    if (have_avx2())
+        axpy_avx2(y, a, x, n);
+    else
+        axpy_plain(y, a, x, n);
+}
+
+void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n)
+{
+    if (have_avx2())
+        gelu_mul_avx2(g, u, y, n);
+    else
+        gelu_mul_plain(g, u, y, n);
+}
+
+#else
+
+float kq__vdot(const float *a, const float *b, int64_t n)
+{
+    return dot_plain(a, b, n);
+}
+
+void kq__vaxpy(float *y, float a, const float *x, int64_t n)
+{
+    axpy_plain(y, a, x, n);
+}
+
+void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n)
+{
+    gelu_mul_plain(g, u, y, n);
+}
+
+#endif
