@@ -8,7 +8,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _arrays
-from ._arrays import F32, np_ptr
+from ._arrays import _A0, F32, np_ptr
 from ._lib import Handle, KQError, check, cstr, error, has, kq_part, lib
 from ._types import TypeLike, type_id
 from .backend import Backend
@@ -192,17 +192,20 @@ class Linear(_Layer):
         tensor of x's kind (and dtype), shape [..., rows], or fills `out`."""
         h = self._h
         if self._host and type(x) is np.ndarray and h is not None:
-            # The common CPU case, kept short: this path is the per-call overhead.
+            # The common CPU case, kept short: this path is the per-call
+            # overhead (bench/python_overhead.py). from_buffer() gives the
+            # addresses fastest; it refuses read-only arrays, which take
+            # the general path below.
             shape = x.shape
             if (x.dtype is F32 or x.dtype == F32) and x.flags.c_contiguous and shape \
-                    and shape[-1] == self.cols:
+                    and shape[-1] == self.cols and x.flags.writeable:
                 if out is None:
                     y = np.empty(shape[:-1] + (self.rows,), F32)
                 else:
                     y = _arrays._check_np_out(out, shape[:-1] + (self.rows,), "Linear")
                 m = x.size // self.cols
                 if m:
-                    st = self._fwd(self._b, h, np_ptr(x), np_ptr(y), m)
+                    st = self._fwd(self._b, h, _A0.from_buffer(x), _A0.from_buffer(y), m)
                     if st:
                         raise error(st, "kq_linear_forward")
                 return y

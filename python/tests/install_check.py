@@ -90,7 +90,7 @@ def main():
         return 1
     r = run([py, "-c", "import torch"], cwd=cwd, env=env)
     if r.returncode != 0:
-        print("torch example: skipped, torch is not installed for %s" % sys.executable)
+        print("torch example: skipped, torch is not installed for %s (nor system-wide)" % py)
     else:
         r = run([py, os.path.join(examples, "torch_linear.py")], cwd=cwd, env=env)
         print(r.stdout + r.stderr)
