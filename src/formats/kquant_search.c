@@ -1,5 +1,5 @@
 /* The scale searches shared by the k-quant reference quantizers. These follow
- * the widely used ggml reference algorithms (FORMATS.md), in float, with the
+ * the widely used ggml reference algorithms (docs/formats.md), in float, with the
  * same operation order, so their output is that reference's byte for byte on
  * ordinary data. Additions, none of which can make a block's error worse:
  * - fp16 super-scales saturate at 65504 instead of becoming infinite, and

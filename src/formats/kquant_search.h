@@ -1,6 +1,6 @@
 /* Shared pieces of the reference quantizers: rounding, fp16 scale storage,
  * the 6-bit scale packing of Q4_K/Q5_K, and the per-sub-block searches for a
- * scale (and min) minimising a weighted squared error (FORMATS.md,
+ * scale (and min) minimising a weighted squared error (docs/formats.md,
  * "Reference quantizers"). */
 #ifndef KQ_FORMATS_KQUANT_SEARCH_H
 #define KQ_FORMATS_KQUANT_SEARCH_H

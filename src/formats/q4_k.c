@@ -1,6 +1,6 @@
 /* Q4_K: super-blocks of 256 in eight sub-blocks of 32, each with a 6-bit
  * scale and min: x = (d * sc_j) * q - (dmin * m_j), q 4-bit. The quantizer is
- * the reference search of FORMATS.md (nmax 15, rmin -1, rdelta 0.1, nstep 20;
+ * the reference search of docs/formats.md (nmax 15, rmin -1, rdelta 0.1, nstep 20;
  * kquant_search.c). */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* Q5_K: Q4_K with a fifth bit per element: x = (d * sc_j) * (q4 + 16 hb) -
  * (dmin * m_j). For chunk c (64 elements), the high bit of element 64c + l is
  * bit 2c of qh[l], of element 64c + 32 + l bit 2c + 1. The quantizer is the
- * reference search of FORMATS.md (nmax 31, rmin -0.5, rdelta 0.1, nstep 15). */
+ * reference search of docs/formats.md (nmax 31, rmin -0.5, rdelta 0.1, nstep 15). */
 #include <string.h>
 
 #include "blocks.h"

@@ -1,6 +1,6 @@
 /* Q6_K: super-blocks of 256 in sixteen sub-blocks of 16 with int8 scales:
  * x = (d * sc_j) * (q - 32), q 6-bit (low 4 bits in ql, high 2 in qh). The
- * quantizer is the reference of FORMATS.md: a symmetric weighted search per
+ * quantizer is the reference of docs/formats.md: a symmetric weighted search per
  * sub-block (kquant_search.c), the 16 scales to int8 under d = max_scale /
  * -128, then every element re-quantized against the decoded scales. Blocks
  * so small that the super-scale is an fp16 subnormal also try a

@@ -302,12 +302,15 @@ expect(r.returncode != 0 and "unknown target type" in r.stderr and not os.path.e
 
 # Issue 17 defect 3: an inf or NaN weight is refused with the tensor, its row
 # (over all rows of the tensor) and column, for every target; nothing written.
+# The tool quantizes a tensor in chunks of 65536 elements (256 rows of 256
+# here) and kq_quantize only knows the row inside its chunk, so the bad value
+# goes past the first chunk: a message with the chunk's row fails the check.
 nf_path = base + "_nonfinite.gguf"
 wr = gguf.GGUFWriter(nf_path, "llama")
 good = (rng.standard_normal((16, 256)) * 0.02).astype(np.float32)
 wr.add_tensor("blk.0.attn_q.weight", good)
-badv = (rng.standard_normal((3, 40, 256)) * 0.02).astype(np.float32)  # 120 rows
-row, col = int(rng.integers(0, 120)), int(rng.integers(0, 256))
+badv = (rng.standard_normal((3, 200, 256)) * 0.02).astype(np.float32)  # 600 rows
+row, col = int(rng.integers(256, 600)), int(rng.integers(0, 256))
 badv.reshape(-1, 256)[row, col] = [np.nan, np.inf, -np.inf][int(rng.integers(0, 3))]
 wr.add_tensor("blk.0.ffn_down_exps.weight", badv)
 wr.write_header_to_file()

@@ -1,5 +1,5 @@
 """Quantization error of kquant's reference quantizers against an independent
-numpy implementation of the reference algorithms of FORMATS.md (the widely
+numpy implementation of the reference algorithms of docs/formats.md (the widely
 used ggml ones):
 
 - Q4_K / Q5_K: per 32-element sub-block, weights sqrt(mean(x^2)) + |x|, the
