@@ -6,6 +6,7 @@
  * whole batch, so a prompt takes the GEMM paths and a --parallel step the
  * batched-decode ones. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -67,9 +68,32 @@ static void qk_rows(void *ctx, int64_t b, int64_t e)
     }
 }
 
-static kq_status attention_block(kq_model *m, int64_t l, const int32_t *pos, const int32_t *seq,
-                                 int64_t n)
+/* Keeps the rows of the tokens whose logits are wanted, in order, at the
+ * front of x and q/k/v (and of pos and seq): past the last layer's KV cache
+ * write, the other rows feed nothing. Returns their count. */
+static int64_t keep_wanted(kq_model *m, const uint8_t *want, int32_t *pos, int32_t *seq, int64_t n)
 {
+    const int64_t d = m->c.n_embd, qkv_dim = m->c.n_head * m->c.head_dim + 2 * m->kv_dim;
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!want[i]) continue;
+        if (k != i) {
+            memcpy(m->buf.x + k * d, m->buf.x + i * d, (size_t)d * sizeof(float));
+            memcpy(m->buf.qkv + k * qkv_dim, m->buf.qkv + i * qkv_dim, (size_t)qkv_dim * sizeof(float));
+            pos[k] = pos[i];
+            seq[k] = seq[i];
+        }
+        k++;
+    }
+    return k;
+}
+
+/* want (NULL: all rows) is given for the last layer only; *n shrinks to the
+ * wanted rows there. pos and seq are the forward's own copies. */
+static kq_status attention_block(kq_model *m, int64_t l, int32_t *pos, int32_t *seq, int64_t *np,
+                                 const uint8_t *want)
+{
+    int64_t n = *np;
     const kq_model_config *c = &m->c;
     const kq_model_layer *L = &m->layers[l];
     const int64_t d = c->n_embd, qkv_dim = c->n_head * c->head_dim + 2 * m->kv_dim;
@@ -79,6 +103,8 @@ static kq_status attention_block(kq_model *m, int64_t l, const int32_t *pos, con
     if (L->qkv_bias) kq__op_add_rows(m->buf.qkv, L->qkv_bias, n, qkv_dim);
     qk_task t = {m, l, pos, seq};
     kq__model_parallel(m->b, n, 1, qk_rows, &t);
+    if (want) *np = n = keep_wanted(m, want, pos, seq, n);
+    if (n == 0) return KQ_OK;
     if ((st = kq__model_attention(m, l, pos, seq, n))) return st;
     if ((st = kq_linear_forward(m->b, L->wo, m->buf.att, m->buf.y, n))) return st;
     if (L->post_attn_norm)
@@ -140,27 +166,29 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
     return KQ_OK;
 }
 
-kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos,
-                            const int32_t *seq, int64_t n, const uint8_t *want, float *logits)
+kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos_in,
+                            const int32_t *seq_in, int64_t n, const uint8_t *want, float *logits)
 {
     const kq_model_config *c = &m->c;
     const int64_t d = c->n_embd;
+    int32_t *pos = malloc((size_t)n * 2 * sizeof(int32_t));
+    if (!pos) return kq__fail(KQ_ERR_NO_MEMORY, "model: no memory for a batch of %lld", (long long)n);
+    int32_t *seq = pos + n;
+    memcpy(pos, pos_in, (size_t)n * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) seq[i] = seq_in ? seq_in[i] : 0;
+    int64_t rows = n;
     kq_status st = embed(m, tokens, n);
     for (int64_t l = 0; st == KQ_OK && l < c->n_layer; l++) {
-        st = attention_block(m, l, pos, seq, n);
-        if (st == KQ_OK) st = ffn_block(m, l, n);
+        st = attention_block(m, l, pos, seq, &rows, l == c->n_layer - 1 ? want : NULL);
+        if (st == KQ_OK && rows > 0) st = ffn_block(m, l, rows);
         if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
     }
-    if (st != KQ_OK) return st;
+    free(pos);
+    if (st != KQ_OK || rows == 0) return st;
 
-    int64_t n_out = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (!want || want[i]) {
-            kq__op_rmsnorm(m->b, m->buf.x + i * d, m->out_norm, m->buf.out_rows + n_out * d, 1, d,
-                           d, d, c->eps);
-            n_out++;
-        }
-    if (n_out == 0) return KQ_OK;
+    /* rows: every token's, or the wanted ones' (kept in order by the last layer) */
+    const int64_t n_out = rows;
+    kq__op_rmsnorm(m->b, m->buf.x, m->out_norm, m->buf.out_rows, n_out, d, d, d, c->eps);
     if ((st = kq_linear_forward(m->b, m->output, m->buf.out_rows, logits, n_out)))
         return kq__fail_context(st, "model: output head: ");
     if (m->output_bias) kq__op_add_rows(logits, m->output_bias, n_out, c->n_vocab);
