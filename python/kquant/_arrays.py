@@ -25,7 +25,7 @@ _A0 = ctypes.c_char * 0
 def np_ptr(a: np.ndarray) -> Any:
     """The address of a C-contiguous array, as a c_void_p argument accepts it."""
     try:
-        return _A0.from_buffer(a)
+        return _A0.from_buffer(a)  # type: ignore[arg-type]
     except (TypeError, ValueError, BufferError):
         return a.ctypes.data
 
@@ -47,13 +47,16 @@ class Call:
     """One forward's operands, adapted: x_ptr, the output's pointer, and what
     to return. Built by `prepare`, finished by `result` after the C call."""
 
-    __slots__ = ("x_ptr", "y_ptr", "m", "lead", "_ret", "_post", "keep", "stream", "torch_dev")
+    __slots__ = ("x_ptr", "y_ptr", "m", "_ret", "_post", "keep", "stream")
+    x_ptr: Any
+    y_ptr: Any
+    m: int
+    _ret: Any
 
     def __init__(self) -> None:
         self.keep: List[Any] = []
         self._post: Optional[Callable[[], None]] = None
         self.stream: Optional[int] = None
-        self.torch_dev: Any = None
 
     def result(self) -> Any:
         if self._post is not None:

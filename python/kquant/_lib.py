@@ -225,10 +225,10 @@ class Handle:
 
     __slots__ = ("ptr", "_finalizer", "__weakref__")
 
-    def __init__(self, ptr: int, free: Any, *keep: Any) -> None:
+    def __init__(self, ptr: Optional[int], free: Any, *keep: Any) -> None:
         self.ptr = ctypes.c_void_p(ptr)
         self._finalizer = weakref.finalize(self, _free_handle, free, ptr, keep)
 
 
-def _free_handle(free: Any, ptr: int, keep: tuple) -> None:
+def _free_handle(free: Any, ptr: Optional[int], keep: tuple) -> None:
     free(ptr)

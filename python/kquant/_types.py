@@ -27,7 +27,7 @@ def _members() -> dict:
 Type = enum.IntEnum("Type", _members(), module=__name__)  # type: ignore[misc]
 Type.__doc__ = """The ggml type ids of GGUF files (``Type.Q4_K == 12``); ``str(t)``
 gives the library's name ("q4_K")."""
-Type.__str__ = lambda self: lib.kq_type_name(int(self)).decode()  # type: ignore[assignment]
+Type.__str__ = lambda self: lib.kq_type_name(int(self)).decode()  # type: ignore
 
 TypeLike = Union[int, str, "enum.IntEnum"]
 

@@ -41,7 +41,7 @@ class Backend:
         self.device_index = _cuda_ordinal(spec) if self.is_cuda else -1
         # CUDA: the stream last handed to the C backend, and a lock that keeps
         # a thread's set-stream-then-queue pair from interleaving with another's.
-        self._stream = None
+        self._stream: Optional[int] = None
         self._lock = threading.Lock()
 
     @property

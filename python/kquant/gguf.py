@@ -122,7 +122,7 @@ class Metadata(Mapping):
 
 
 def _string(ptr: Optional[int], n: int) -> str:
-    return ctypes.string_at(ptr, n).decode("utf-8", "surrogateescape") if n else ""
+    return ctypes.string_at(ptr, n).decode("utf-8", "surrogateescape") if n and ptr else ""
 
 
 def _value(v: Any) -> Any:

@@ -56,14 +56,14 @@ def _open_file(file: PathOrGGUF) -> Tuple[GGUF, bool]:
 class _Layer:
     _free: Any = None
 
-    def __init__(self, backend: Backend, ptr: int) -> None:
+    def __init__(self, backend: Backend, ptr: Optional[int]) -> None:
         bh = backend._handle
         if bh is None:
             raise ValueError("backend is closed")
         # The layer holds the backend's handle, not the Backend object:
         # closing or dropping the Backend leaves the layer usable.
         self._handle: Optional[Handle] = Handle(ptr, self._free, bh)
-        self._h = self._handle.ptr
+        self._h: Optional[ctypes.c_void_p] = self._handle.ptr
         self._b = bh.ptr
         self.backend = backend
         self._host = not backend.is_cuda
@@ -99,7 +99,7 @@ class Linear(_Layer):
 
     _free = lib.kq_linear_free
 
-    def __init__(self, backend: Backend, ptr: int) -> None:
+    def __init__(self, backend: Backend, ptr: Optional[int]) -> None:
         super().__init__(backend, ptr)
         self.rows = int(lib.kq_linear_rows(self._h))
         self.cols = int(lib.kq_linear_cols(self._h))
@@ -205,7 +205,8 @@ class Linear(_Layer):
                     y = _arrays._check_np_out(out, shape[:-1] + (self.rows,), "Linear")
                 m = x.size // self.cols
                 if m:
-                    st = self._fwd(self._b, h, _A0.from_buffer(x), _A0.from_buffer(y), m)
+                    st = self._fwd(self._b, h, _A0.from_buffer(x),  # type: ignore[arg-type]
+                                   _A0.from_buffer(y), m)  # type: ignore[arg-type]
                     if st:
                         raise error(st, "kq_linear_forward")
                 return y
@@ -233,7 +234,7 @@ class Experts(_Layer):
 
     _free = lib.kq_experts_free
 
-    def __init__(self, backend: Backend, ptr: int) -> None:
+    def __init__(self, backend: Backend, ptr: Optional[int]) -> None:
         super().__init__(backend, ptr)
         self.n_experts = int(lib.kq_experts_count(self._h))
         self.rows = int(lib.kq_experts_rows(self._h))

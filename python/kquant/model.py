@@ -6,7 +6,7 @@ import ctypes
 import os
 from ctypes import POINTER, Structure, byref, c_char_p, c_float, c_int, c_int32, c_int64
 from ctypes import c_size_t, c_uint8, c_uint64, c_void_p
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -80,15 +80,16 @@ class Model:
         check(lib.kq_model_open(backend._live, cstr(os.fspath(path), "path"), byref(params),
                                 byref(out)), "kq_model_open")
         # The model's C object needs its backend alive: the handle keeps it.
-        self._handle = Handle(out.value, lib.kq_model_free, backend._handle)
+        self._handle: Optional[Handle] = Handle(out.value, lib.kq_model_free, backend._handle)
         self._h = self._handle.ptr
         self.backend = backend
         info = kq_model_info()
         check(lib.kq_model_get_info(self._h, byref(info)), "kq_model_get_info")
-        self.info = {f: (decode(getattr(info, f)) if f in ("arch", "name") else
-                         int(getattr(info, f))) for f, _ in kq_model_info._fields_}
-        self.n_vocab = self.info["n_vocab"]
-        self.n_ctx = self.info["n_ctx"]
+        fields = [f[0] for f in kq_model_info._fields_]
+        self.info: Dict[str, Any] = {f: (decode(getattr(info, f)) if f in ("arch", "name") else
+                                         int(getattr(info, f))) for f in fields}
+        self.n_vocab: int = int(info.n_vocab)
+        self.n_ctx: int = int(info.n_ctx)
 
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]:
         """Token ids of `text` by the file's tokenizer (BOS etc. as its
@@ -98,7 +99,8 @@ class Model:
         check(lib.kq_model_tokenize(self._h, b, len(b), int(add_special), int(parse_special),
                                     byref(arr), byref(n)), "kq_model_tokenize")
         try:
-            return list((c_int32 * n.value).from_address(arr.value)) if n.value else []
+            return list((c_int32 * n.value).from_address(arr.value)) if n.value and arr.value \
+                else []
         finally:
             _libc_free(arr)
 
@@ -136,10 +138,10 @@ class Model:
         n = t.size
         if n == 0:
             return np.empty((0, self.n_vocab), np.float32)
+        s: Optional[np.ndarray] = None
         if seq is None:
-            s = None
             if pos is None:
-                pos = np.arange(n, dtype=np.int32) + max(self.seq_len(0), 0)
+                pos = list(range(max(self.seq_len(0), 0), max(self.seq_len(0), 0) + n))
         else:
             s = np.ascontiguousarray(seq, dtype=np.int32).reshape(-1)
             if s.size != n:
