@@ -11,8 +11,13 @@
 
 #include "formats/blocks.h"
 #include "formats/formats.h"
+#include "formats/type_list.h"
 #include "kquant.h"
 #include "testutil.h"
+
+/* The ids of formats/type_list.h, for the loops that must cover every
+ * quantized weight type (a new type is covered without editing them). */
+#define QUANT_ID(id, name, block, elems, act) id,
 
 static uint32_t fbits(float f)
 {
@@ -386,6 +391,15 @@ static void check_roundtrips(void)
         {KQ_TYPE_IQ4_NL, 0.082, 0.25},  {KQ_TYPE_MXFP4, 0.125, 0.15}, {KQ_TYPE_Q2_K, 0.30, 0.35},
         {KQ_TYPE_Q3_K, 0.165, 0.20},    {KQ_TYPE_IQ4_XS, 0.082, 0.25},
     };
+    /* the bounds are measured per type, so each listed type needs its row */
+    static const int listed[] = {KQ_QUANT_TYPES(QUANT_ID)};
+    for (size_t li = 0; li < sizeof listed / sizeof listed[0]; li++) {
+        int found = 0;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+            found |= types[ti].type == listed[li];
+        KT_CHECK(found, "%s (formats/type_list.h) has no round-trip error bound here",
+                 kq_type_name(listed[li]));
+    }
     const int64_t rows = 8, cols = 2048, n = rows * cols;
     float *x = malloc(sizeof(float) * (size_t)n);
     float *y = malloc(sizeof(float) * (size_t)n);
@@ -458,10 +472,7 @@ static void check_roundtrips(void)
 /* The converters accept buffers at any byte address. */
 static void check_unaligned(void)
 {
-    const int types[] = {KQ_TYPE_F16,  KQ_TYPE_BF16,   KQ_TYPE_Q4_0,  KQ_TYPE_Q8_0,
-                         KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,   KQ_TYPE_Q6_K,  KQ_TYPE_Q8_K,
-                         KQ_TYPE_Q4_1, KQ_TYPE_Q5_0,   KQ_TYPE_Q5_1,  KQ_TYPE_IQ4_NL,
-                         KQ_TYPE_MXFP4, KQ_TYPE_Q2_K,  KQ_TYPE_Q3_K,  KQ_TYPE_IQ4_XS};
+    const int types[] = {KQ_TYPE_F16, KQ_TYPE_BF16, KQ_TYPE_Q8_K, KQ_QUANT_TYPES(QUANT_ID)};
     const int64_t rows = 3, cols = 512, n = rows * cols;
     float *x = malloc(sizeof(float) * (size_t)n);
     float *y0 = malloc(sizeof(float) * (size_t)n);
@@ -492,10 +503,8 @@ static void check_unaligned(void)
 
 /* Every block format a weight can be quantized to (f32/f16/bf16 carry inf
  * and NaN through; Q8_K is an activation format but a block format too). */
-static const int g_block_types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q4_1,  KQ_TYPE_Q5_0,  KQ_TYPE_Q5_1,
-                                    KQ_TYPE_Q8_0, KQ_TYPE_IQ4_NL, KQ_TYPE_MXFP4, KQ_TYPE_Q2_K,
-                                    KQ_TYPE_Q3_K, KQ_TYPE_Q4_K,  KQ_TYPE_Q5_K,  KQ_TYPE_Q6_K,
-                                    KQ_TYPE_IQ4_XS, KQ_TYPE_Q8_K};
+/* every quantized weight type of formats/type_list.h, and the activation type */
+static const int g_block_types[] = {KQ_QUANT_TYPES(QUANT_ID) KQ_TYPE_Q8_K};
 #define N_BLOCK_TYPES (sizeof g_block_types / sizeof g_block_types[0])
 
 /* Issue 17 defect 3: one inf or NaN used to quantize its block to finite

@@ -101,6 +101,23 @@ QUANT_TYPES = (T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.IQ4_NL, T.MXFP4, T.Q2_K
                T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_XS)
 
 
+def check_type_coverage():
+    """Every quantized weight type the library loads (the rows of
+    formats/type_list.h) must be decoded here: a new type that is not fails."""
+    loaded = [i for i in range(64)
+              if lib.kq_type_is_supported(i) and lib.kq_type_block_elems(i) > 1]
+    decoded = [int(t) for t in QUANT_TYPES]
+    missing = [lib.kq_type_name(i).decode() for i in loaded if i not in decoded]
+    if missing:
+        fail("weight types the library loads but this test does not decode against gguf: %s"
+             % ", ".join(missing))
+    # each with an fp16 scale must have its scale fields listed, or no special
+    # scale is ever forced into its blocks
+    for t in QUANT_TYPES:
+        if t not in SCALE_FIELDS and t != T.MXFP4:
+            fail("%s has no entry in SCALE_FIELDS" % t.name)
+
+
 def check_dequantize(qtype, n_rows, n_cols):
     block_elems, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
     rs = row_size(qtype, n_cols)
@@ -215,6 +232,7 @@ def check_mxfp4(x, what):
 
 
 def main():
+    check_type_coverage()
     # dequantization, bit for bit, on raw random bytes
     check_dequantize(T.F16, 64, 4096)
     check_dequantize(T.BF16, 64, 4096)
