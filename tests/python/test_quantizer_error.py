@@ -370,6 +370,13 @@ def main():
 
     n_rows, n_cols = 64, 4096
     failures = []
+    # every quantized weight type the library loads (formats/type_list.h)
+    # needs a reference or a simple quantizer here
+    covered = [int(t) for t in list(REFERENCE) + list(SIMPLE)]
+    for i in range(64):
+        if lib.kq_type_is_supported(i) and lib.kq_type_block_elems(i) > 1 and i not in covered:
+            failures.append("%s: no reference or simple quantizer to compare with"
+                            % lib.kq_type_name(i).decode())
     print("%-6s %-30s %14s %14s %8s" % ("type", "data", "RMS ours", "RMS reference", "ratio"))
     for name, x in distributions(rng, n_rows, n_cols):
         x = np.ascontiguousarray(x, dtype=F32)
