@@ -696,7 +696,9 @@ static void test_hostile(void)
 static void test_unicode(void)
 {
     KT_CHECK(kq__ucat('A') == KQ_UCAT_LETTER && kq__ucat(0xE9) == KQ_UCAT_LETTER &&
-                 kq__ucat(0x4E2D) == KQ_UCAT_LETTER, "letters");
+                 kq__ucat(0x4E2D) == KQ_UCAT_LETTER && kq__ucat(0x31350) == KQ_UCAT_LETTER &&
+                 kq__ucat(0x2EBF0) == KQ_UCAT_LETTER,
+             "letters (the last two from Unicode 15.0 and 15.1, as llama.cpp's table)");
     KT_CHECK(kq__ucat('7') == KQ_UCAT_NUMBER && kq__ucat(0x663) == KQ_UCAT_NUMBER &&
                  kq__ucat(0x2163) == KQ_UCAT_NUMBER, "numbers (Nd, Nl)");
     KT_CHECK(kq__ucat(0x2581) == KQ_UCAT_SYMBOL && kq__ucat('!') == KQ_UCAT_PUNCT &&

@@ -138,6 +138,11 @@ FIXED = [
     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
     "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>",
     "<|endoftext|>hello<|endoftext|>", "<unused0><unused12>", "x<start_of_image>y",
+    # Letters and digits assigned in Unicode 15 (CJK Extension H, Kawi) and
+    # 15.1 (CJK Ext. I); the Kawi digits after a space tokenize differently
+    # for llama-bpe with a Unicode 14 table.
+    "a\U00031350b \U00031351\U00031352 x\U00011F04\U00011F05y \U0002EBF0z",
+    " \U00011F50\U00011F51", "1\U00011F50\U00011F51\U00011F52 12\U00011F5034",
 ]
 INVALID = [b"\xff\xfe abc \xc3\x28 \xe2\x82 \xf0\x9f\x98", b"\x80\x80", b"caf\xc3",
            b"\xed\xa0\x80 surrogate", b"\xc0\x80 overlong", b"\xfe\xff\xfe", b"ok\xe2\x96"]
