@@ -14,6 +14,7 @@
 
 #include "kquant.h"
 #include "kq.h"
+#include "print_escaped.h"
 #include "quantize_mix.h"
 #include "quantize_rows.h"
 
@@ -70,7 +71,9 @@ static void progress_draw(progress *p, uint64_t done)
     bar[WIDTH] = '\0';
     /* The name is cut to what fits in 80 columns; \033[K clears the rest
      * of a longer previous line. */
-    fprintf(stderr, "\r[%s] %5.1f%%  %.38s\033[K", bar, 100.0 * frac, p->name ? p->name : "");
+    char esc[KQ_ESC_CAP];
+    fprintf(stderr, "\r[%s] %5.1f%%  %.38s\033[K", bar, 100.0 * frac,
+            p->name ? kq_escape_str(esc, sizeof esc, p->name) : "");
     fflush(stderr);
 }
 
@@ -190,11 +193,13 @@ static void report_error(run_state *s, const kq_tensor_info *t, int type, const 
     const double rmse = e->n > 0 ? sqrt(e->sse / (double)e->n) : 0.0;
     const double rel = e->sum_x2 > 0 ? sqrt(e->sse / e->sum_x2) : 0.0;
     if (s->prog.on) fputs("\r\033[K", stderr); /* the progress bar's line */
-    printf("  %-40.40s %-7s RMSE %-10.4g %7.3f%% of RMS\n", t->name, kq_type_name(type), rmse,
+    char esc[KQ_ESC_CAP]; /* tensor names come from the file (print_escaped.h) */
+    kq_escape_str(esc, sizeof esc, t->name);
+    printf("  %-40.40s %-7s RMSE %-10.4g %7.3f%% of RMS\n", esc, kq_type_name(type), rmse,
            100.0 * rel);
     if (!s->worst_name[0] || rel > s->worst_rel) {
         s->worst_rel = rel;
-        snprintf(s->worst_name, sizeof s->worst_name, "%s", t->name);
+        snprintf(s->worst_name, sizeof s->worst_name, "%.47s", esc);
     }
 }
 

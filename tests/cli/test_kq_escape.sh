@@ -59,6 +59,21 @@ check "bench on hostile names exits 0" test $? -eq 0
 check "bench: no raw control bytes on stdout" clean "$dir/out"
 check "bench: no raw control bytes on stderr" clean "$dir/err"
 
+# kq quantize prints each tensor's name with its error, and a progress line.
+{
+  printf 'GGUF'; u32 3; u64 1; u64 1
+  kv_str "general.architecture" "llama"
+  str "blk.0.${esc}[2Jattn_q.weight"; u32 2; u64 32; u64 4; u32 0; u64 0
+} >"$dir/float.gguf"
+size=$(stat -c %s "$dir/float.gguf")
+head -c $(( (32 - size % 32) % 32 )) /dev/zero >>"$dir/float.gguf"
+head -c $((4 * 32 * 4)) /dev/urandom | tr '\000-\377' '\100-\177\100-\177' >>"$dir/float.gguf"
+"$kq" quantize "$dir/float.gguf" "$dir/q.gguf" q8_0 >"$dir/out" 2>"$dir/err"
+check "quantize on a hostile name exits 0" test $? -eq 0
+check "quantize: no raw control bytes on stdout" clean "$dir/out"
+check "quantize: no raw control bytes on stderr" clean "$dir/err"
+check "quantize: tensor name escaped" grep -q 'blk.0.\\x1b\[2Jattn_q' "$dir/out"
+
 # 2. Library error messages that name a key or tensor: a duplicate key.
 {
   printf 'GGUF'; u32 3; u64 0; u64 2
