@@ -2,7 +2,10 @@
  * it refuses a path that names anything but a regular file (a symbolic link,
  * a FIFO, a directory), leaving it as it was; it keeps an existing file's
  * permission bits and gives a new file 0666 less the umask; and a SIGINT or
- * SIGTERM during the save leaves no temporary file behind. */
+ * SIGTERM during the save leaves no temporary file behind. Device nodes go
+ * through the same check as FIFOs (S_ISCHR/S_ISBLK) but are not exercised:
+ * making one needs root, and a save that wrongly replaced /dev/null would
+ * need root to undo. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
