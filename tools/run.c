@@ -236,6 +236,7 @@ static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64
         for (int j = 0; j < s.n_done[i]; j++) emit(m, s.out_tokens[(size_t)i * o->n_gen + j], stdout);
         printf("\n");
     }
+    fflush(stdout);
     int64_t generated = 0;
     for (int i = 0; i < b; i++) generated += s.n_done[i];
     fprintf(stderr,
