@@ -4,11 +4,60 @@
  * one rescale of the running sum (the streaming softmax), so no buffer grows
  * with the context and each thread needs only its stack. */
 #include <math.h>
+#include <string.h>
 
 #include "model.h"
 #include "vec.h"
 
 #define KEY_BLOCK 64
+
+typedef struct qk_task {
+    kq_model *m;
+    int64_t layer;
+    const int32_t *pos, *seq;
+} qk_task;
+
+static void norm_heads(float *v, const float *w, int64_t heads, int64_t hd, double eps)
+{
+    for (int64_t h = 0; h < heads; h++) {
+        float *x = v + h * hd;
+        double ss = 0;
+        for (int64_t i = 0; i < hd; i++) ss += (double)x[i] * x[i];
+        float scale = (float)(1.0 / sqrt(ss / (double)hd + eps));
+        for (int64_t i = 0; i < hd; i++) x[i] = x[i] * scale * w[i];
+    }
+}
+
+/* Per token: q/k head norms, RoPE, and the key and value into the cache. */
+static void qk_rows(void *ctx, int64_t b, int64_t e)
+{
+    const qk_task *t = ctx;
+    kq_model *m = t->m;
+    const kq_model_config *c = &m->c;
+    const kq_model_layer *L = &m->layers[t->layer];
+    const int64_t hd = c->head_dim, q_dim = c->n_head * hd, kv = m->kv_dim;
+    for (int64_t i = b; i < e; i++) {
+        float *q = m->buf.qkv + i * (q_dim + 2 * kv), *k = q + q_dim, *v = k + kv;
+        if (c->qk_norm) {
+            norm_heads(q, L->q_norm, c->n_head, hd, c->eps);
+            norm_heads(k, L->k_norm, c->n_head_kv, hd, c->eps);
+        }
+        kq__op_rope(c, t->layer, L->rope_freqs, q, c->n_head, hd, t->pos[i]);
+        kq__op_rope(c, t->layer, L->rope_freqs, k, c->n_head_kv, hd, t->pos[i]);
+        size_t s = t->seq ? (size_t)t->seq[i] : 0;
+        size_t slot = ((s * (size_t)c->n_layer + (size_t)t->layer) * (size_t)m->n_ctx +
+                       (size_t)t->pos[i]) * (size_t)kv;
+        memcpy(m->k_cache + slot, k, (size_t)kv * sizeof(float));
+        memcpy(m->v_cache + slot, v, (size_t)kv * sizeof(float));
+    }
+}
+
+void kq__model_qk_prep(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
+                       int64_t n)
+{
+    qk_task t = {m, layer, pos, seq};
+    kq__model_parallel(m->b, n, 1, qk_rows, &t);
+}
 
 typedef struct attn_task {
     const kq_model *m;

@@ -31,7 +31,15 @@ static void free_bufs(kq_model *m)
         *all[i] = NULL;
     }
     kq_free(m->b, B->ids);
-    B->ids = NULL;
+    kq_free(m->b, B->d_pos);
+    kq_free(m->b, B->d_seq);
+    kq_free(m->b, B->d_idx);
+    free(B->host_x);
+    free(B->host_router);
+    free(B->host_w);
+    free(B->host_ids);
+    B->ids = B->d_pos = B->d_seq = B->d_idx = B->host_ids = NULL;
+    B->host_x = B->host_router = B->host_w = NULL;
     B->cap = 0;
 }
 
@@ -63,6 +71,27 @@ static kq_status reserve(kq_model *m, int64_t n)
             (st = alloc_floats(m->b, n, c->n_ff, &B->ffa, "batch feed-forward")))
             goto fail;
     }
+    if (m->dev) {
+        size_t hx;
+        if (kq__mul_size((size_t)n, (size_t)c->n_embd * sizeof(float), &hx) ||
+            !(B->host_x = malloc(hx))) {
+            st = kq__fail(KQ_ERR_NO_MEMORY, "model: no host memory for %lld embedding rows", (long long)n);
+            goto fail;
+        }
+        if ((st = alloc_floats(m->b, n, 1, (float **)&B->d_pos, "device positions")) ||
+            (st = alloc_floats(m->b, n, 1, (float **)&B->d_seq, "device sequences")) ||
+            (st = alloc_floats(m->b, n, 1, (float **)&B->d_idx, "device row indices")))
+            goto fail;
+        if (c->n_expert > 0) {
+            B->host_router = malloc((size_t)n * (size_t)c->n_expert * sizeof(float));
+            B->host_w = malloc((size_t)n * (size_t)k * sizeof(float));
+            B->host_ids = malloc((size_t)n * (size_t)k * sizeof(int32_t));
+            if (!B->host_router || !B->host_w || !B->host_ids) {
+                st = kq__fail(KQ_ERR_NO_MEMORY, "model: no host memory for the routing");
+                goto fail;
+            }
+        }
+    }
     B->cap = n;
     return KQ_OK;
 fail:
@@ -93,10 +122,12 @@ kq_status kq_model_open(kq_backend *b, const char *path, const kq_model_params *
     if (!out) return kq__fail(KQ_ERR_INVALID_ARG, "kq_model_open: out is NULL");
     *out = NULL;
     if (!b || !path) return kq__fail(KQ_ERR_INVALID_ARG, "kq_model_open: backend or path is NULL");
+#ifndef KQ_HAVE_CUDA
     if (!b->ops->host_memory)
         return kq__fail(KQ_ERR_UNSUPPORTED,
-                        "kq_model_open: the model layer runs on the cpu backends so far, not '%s'",
+                        "kq_model_open: this build runs models on host-memory backends only, not '%s'",
                         b->name);
+#endif
     kq_model_params p = {0, 0};
     if (params) p = *params;
     if (p.n_ctx < 0 || p.n_ctx > KQ_MODEL_MAX_CTX || p.n_seq < 0 || p.n_seq > KQ_MODEL_MAX_SEQ)
@@ -106,6 +137,7 @@ kq_status kq_model_open(kq_backend *b, const char *path, const kq_model_params *
     kq_model *m = calloc(1, sizeof *m);
     if (!m) return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_open: no memory");
     m->b = b;
+    m->dev = !b->ops->host_memory;
     kq_status st = kq_gguf_open(path, &m->g);
     if (st == KQ_OK) st = kq__model_config(m->g, &m->c);
     const char *tk;
@@ -143,6 +175,7 @@ void kq_model_free(kq_model *m)
 {
     if (!m) return;
     free_bufs(m);
+    kq_free(m->b, m->buf.d_logits);
     kq__model_free_weights(m);
     kq_free(m->b, m->k_cache);
     kq_free(m->b, m->v_cache);

@@ -72,10 +72,19 @@ typedef struct kq_model_bufs {
     int32_t *ids;          /* [cap, top_k] */
     float *moe_act, *moe_out; /* [cap * top_k, n_ff_exp], [cap * top_k, n_embd] */
     float *out_rows;       /* [cap, n_embd]: the rows whose logits are wanted */
+    /* device backends only: the batch's positions, sequences and wanted rows
+     * on the device, host staging for the embedding rows and the routing,
+     * and the logits before they are copied to the caller */
+    int32_t *d_pos, *d_seq, *d_idx;
+    float *host_x, *host_router, *host_w;
+    int32_t *host_ids;
+    float *d_logits;
+    int64_t cap_logits;
 } kq_model_bufs;
 
 struct kq_model {
     kq_backend *b;
+    int dev; /* the backend's memory is a device's (CUDA): ops run there */
     kq_gguf *g; /* kept open: the embedding rows are read from it */
     kq_tokenizer *tok;
     kq_model_config c;
@@ -120,8 +129,11 @@ void kq__op_rope(const kq_model_config *c, int64_t layer, const float *freqs, fl
 void kq__op_softmax_topk(const float *logits, int64_t n, int64_t k, int norm, int32_t *ids,
                          float *w);
 
-/* attention.c: causal (and sliding-window) attention of a batch against the
+/* attention.c: q/k head norms, RoPE and the cache write of every token
+ * (host memory), then causal (and sliding-window) attention of a batch against the
  * KV cache, which already holds the batch's keys and values. */
+void kq__model_qk_prep(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
+                       int64_t n);
 kq_status kq__model_attention(kq_model *m, int64_t layer, const int32_t *pos,
                               const int32_t *seq, int64_t n);
 

@@ -1,0 +1,214 @@
+/* The forward pass's operations, each run where the backend keeps its
+ * memory: on the host (ops_cpu.c, attention.c) or on the CUDA device
+ * (ops_cuda.cu, queued on the backend's stream). forward.c calls only these. */
+#include <math.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model.h"
+#include "ops.h"
+#ifdef KQ_HAVE_CUDA
+#include "ops_cuda.h"
+
+static kq_status cu(int err, const char *what)
+{
+    if (!err) return KQ_OK;
+    return kq__fail(KQ_ERR_BACKEND, "model: %s on the device: %s", what, kq__cu_error_string(err));
+}
+
+static kq_cu_arch cu_arch(const kq_model *m)
+{
+    const kq_model_config *c = &m->c;
+    kq_cu_arch a = {(int)c->n_head, (int)c->n_head_kv, (int)c->head_dim, (int)c->n_rot,
+                    c->rope_neox, (int)c->n_layer, m->n_ctx, c->n_swa, (float)c->eps,
+                    c->attn_scale, c->rope_base, c->rope_scale, c->rope_base_swa,
+                    c->rope_scale_swa};
+    return a;
+}
+#define STREAM kq_backend_stream(m->b)
+#endif
+
+kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y, int64_t rows,
+                          int64_t n, int64_t sx, int64_t sy)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) return cu(kq__cu_rmsnorm(STREAM, x, w, y, rows, n, sx, sy, (float)m->c.eps), "rmsnorm");
+#endif
+    kq__op_rmsnorm(m->b, x, w, y, rows, n, sx, sy, m->c.eps);
+    return KQ_OK;
+}
+
+kq_status kq__mop_add(kq_model *m, float *y, const float *x, int64_t n)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) return cu(kq__cu_add(STREAM, y, x, n), "add");
+#endif
+    kq__op_add(m->b, y, x, n);
+    return KQ_OK;
+}
+
+kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) return cu(kq__cu_add_rows(STREAM, y, bias, rows, n), "bias");
+#endif
+    (void)m;
+    kq__op_add_rows(y, bias, rows, n);
+    return KQ_OK;
+}
+
+kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) return cu(kq__cu_gelu_mul(STREAM, gu, y, rows, n_ff), "gelu");
+#endif
+    kq__op_gelu_mul(m->b, gu, y, rows, n_ff);
+    return KQ_OK;
+}
+
+kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) return cu(kq__cu_softcap(STREAM, x, cap, n), "softcap");
+#endif
+    (void)m;
+    for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
+    return KQ_OK;
+}
+
+/* Embedding rows of the batch into buf.x: dequantized on the host (from the
+ * file's mapping), then copied to the device where there is one. */
+kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n)
+{
+    const int64_t d = m->c.n_embd;
+    float *dst = m->dev ? m->buf.host_x : m->buf.x;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *row = (const uint8_t *)m->embd.data + (size_t)tokens[i] * m->embd_row_bytes;
+        float *x = dst + i * d;
+        kq_status st = kq_dequantize(m->embd.type, row, m->embd_row_bytes, 1, d, x);
+        if (st != KQ_OK) return kq__fail_context(st, "model: token_embd row %d: ", tokens[i]);
+        if (m->c.embd_scale != 1.0f)
+            for (int64_t k = 0; k < d; k++) x[k] *= m->c.embd_scale;
+    }
+    if (m->dev) return kq_copy_to_device(m->b, m->buf.x, dst, (size_t)(n * d) * sizeof(float));
+    return KQ_OK;
+}
+
+/* The batch's positions and sequences where the kernels read them. */
+kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
+                        const int32_t **dpos, const int32_t **dseq)
+{
+    *dpos = pos;
+    *dseq = seq;
+    if (!m->dev) return KQ_OK;
+    kq_status st = kq_copy_to_device(m->b, m->buf.d_pos, pos, (size_t)n * sizeof(int32_t));
+    if (st == KQ_OK) st = kq_copy_to_device(m->b, m->buf.d_seq, seq, (size_t)n * sizeof(int32_t));
+    *dpos = m->buf.d_pos;
+    *dseq = m->buf.d_seq;
+    return st;
+}
+
+kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
+                            int64_t n)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) {
+        const kq_model_layer *L = &m->layers[layer];
+        kq_cu_arch a = cu_arch(m);
+        int swa = m->c.n_swa > 0 && m->c.is_swa[layer];
+        kq_status st = cu(kq__cu_qk_prep(STREAM, &a, (int)layer, swa, m->buf.qkv, L->q_norm,
+                                         L->k_norm, L->rope_freqs, pos, seq, n, m->k_cache,
+                                         m->v_cache), "q/k norms and rope");
+        if (st != KQ_OK) return st;
+        return cu(kq__cu_attention(STREAM, &a, (int)layer, swa, m->buf.qkv, pos, seq, n, m->k_cache,
+                                   m->v_cache, m->buf.att), "attention");
+    }
+#endif
+    kq__model_qk_prep(m, layer, pos, seq, n);
+    return kq__model_attention(m, layer, pos, seq, n);
+}
+
+/* Router logits -> top-k ids and weights: on the host (the logits are copied
+ * over from a device), the ids and weights then where the experts read them. */
+kq_status kq__mop_route(kq_model *m, int64_t n)
+{
+    const kq_model_config *c = &m->c;
+    const int64_t k = c->n_expert_used;
+    float *lg = m->dev ? m->buf.host_router : m->buf.router;
+    int32_t *ids = m->dev ? m->buf.host_ids : m->buf.ids;
+    float *w = m->dev ? m->buf.host_w : m->buf.moe_w;
+    kq_status st;
+    if (m->dev && (st = kq_copy_to_host(m->b, lg, m->buf.router,
+                                         (size_t)(n * c->n_expert) * sizeof(float))))
+        return st;
+    for (int64_t i = 0; i < n; i++)
+        kq__op_softmax_topk(lg + i * c->n_expert, c->n_expert, k, 1, ids + i * k, w + i * k);
+    if (!m->dev) return KQ_OK;
+    st = kq_copy_to_device(m->b, m->buf.ids, ids, (size_t)(n * k) * sizeof(int32_t));
+    if (st == KQ_OK) st = kq_copy_to_device(m->b, m->buf.moe_w, w, (size_t)(n * k) * sizeof(float));
+    return st;
+}
+
+kq_status kq__mop_moe_combine(kq_model *m, int64_t n)
+{
+    const int64_t d = m->c.n_embd, k = m->c.n_expert_used;
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) return cu(kq__cu_moe_combine(STREAM, m->buf.moe_out, m->buf.moe_w, m->buf.y, n, k, d), "expert sum");
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float *y = m->buf.y + i * d;
+        for (int64_t j = 0; j < d; j++) y[j] = 0;
+        for (int64_t s = 0; s < k; s++) {
+            const float *e = m->buf.moe_out + (i * k + s) * d;
+            float w = m->buf.moe_w[i * k + s];
+            for (int64_t j = 0; j < d; j++) y[j] += w * e[j];
+        }
+    }
+    return KQ_OK;
+}
+
+/* out_rows = the rows idx[0..n_out) of x (host idx). */
+kq_status kq__mop_gather(kq_model *m, const int32_t *idx, int64_t n_out)
+{
+    const int64_t d = m->c.n_embd;
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) {
+        kq_status st = kq_copy_to_device(m->b, m->buf.d_idx, idx, (size_t)n_out * sizeof(int32_t));
+        if (st != KQ_OK) return st;
+        return cu(kq__cu_gather_rows(STREAM, m->buf.x, m->buf.d_idx, m->buf.out_rows, n_out, d), "gather");
+    }
+#endif
+    for (int64_t i = 0; i < n_out; i++)
+        memcpy(m->buf.out_rows + i * d, m->buf.x + (int64_t)idx[i] * d, (size_t)d * sizeof(float));
+    return KQ_OK;
+}
+
+/* Where the output head writes: the caller's host array on host backends, a
+ * device buffer (grown as needed) on the others. */
+kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, float **dst)
+{
+    if (!m->dev) {
+        *dst = host_logits;
+        return KQ_OK;
+    }
+    if (n_out > m->buf.cap_logits) {
+        kq_free(m->b, m->buf.d_logits);
+        m->buf.d_logits = NULL;
+        m->buf.cap_logits = 0;
+        size_t bytes;
+        if (__builtin_mul_overflow((size_t)n_out, (size_t)m->c.n_vocab * sizeof(float), &bytes))
+            return kq__fail(KQ_ERR_NO_MEMORY, "model: logits of %lld rows are too large", (long long)n_out);
+        kq_status st = kq_alloc(m->b, bytes, (void **)&m->buf.d_logits);
+        if (st != KQ_OK) return st;
+        m->buf.cap_logits = n_out;
+    }
+    *dst = m->buf.d_logits;
+    return KQ_OK;
+}
+
+kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out)
+{
+    if (!m->dev) return KQ_OK;
+    return kq_copy_to_host(m->b, host_logits, m->buf.d_logits,
+                           (size_t)(n_out * m->c.n_vocab) * sizeof(float));
+}

@@ -1,0 +1,27 @@
+/* The forward pass's operations on whichever memory the backend uses
+ * (ops.c): host loops or CUDA kernels. Each returns a kq_status. */
+#ifndef KQ_MODEL_OPS_H
+#define KQ_MODEL_OPS_H
+
+#include "model.h"
+
+kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y, int64_t rows,
+                          int64_t n, int64_t sx, int64_t sy);
+kq_status kq__mop_add(kq_model *m, float *y, const float *x, int64_t n);
+kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n);
+kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff);
+kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n);
+kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n);
+/* pos and seq where the kernels read them (device copies on CUDA). */
+kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
+                        const int32_t **dpos, const int32_t **dseq);
+/* q/k norms, RoPE, the cache write and attention of layer `layer`. */
+kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
+                            int64_t n);
+kq_status kq__mop_route(kq_model *m, int64_t n);
+kq_status kq__mop_moe_combine(kq_model *m, int64_t n);
+kq_status kq__mop_gather(kq_model *m, const int32_t *idx, int64_t n_out);
+kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, float **dst);
+kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out);
+
+#endif

@@ -1,0 +1,308 @@
+/* Device kernels of the model layer (ops_cuda.h): the steps ops_cpu.c and
+ * attention.c take on the host, one launch each, in float, on the backend's
+ * stream. Sizes were checked by the model layer before any launch. */
+#include <cuda_runtime.h>
+#include <math.h>
+
+#include "ops_cuda.h"
+
+#define BLOCK 256
+
+static int launched(void)
+{
+    return (int)cudaGetLastError();
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024). */
+__device__ static float block_sum(float v, float *red)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    int nw = blockDim.x / 32;
+    v = lane < nw ? red[lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ static float block_max(float v, float *red)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    int nw = blockDim.x / 32;
+    v = lane < nw ? red[lane] : -INFINITY;
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__global__ static void rmsnorm_k(const float *x, const float *w, float *y, int64_t n, int64_t sx,
+                                 int64_t sy, float eps)
+{
+    __shared__ float red[32];
+    const float *xr = x + blockIdx.x * sx;
+    float *yr = y + blockIdx.x * sy;
+    float ss = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss, red);
+    float sc = rsqrtf(ss / (float)n + eps);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * sc * w[i];
+}
+
+extern "C" int kq__cu_rmsnorm(void *stream, const float *x, const float *w, float *y, int64_t rows,
+                              int64_t n, int64_t sx, int64_t sy, float eps)
+{
+    if (rows <= 0) return 0;
+    rmsnorm_k<<<(unsigned)rows, BLOCK, 0, (cudaStream_t)stream>>>(x, w, y, n, sx, sy, eps);
+    return launched();
+}
+
+__global__ static void add_k(float *y, const float *x, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] += x[i];
+}
+
+static unsigned blocks_for(int64_t n)
+{
+    return (unsigned)((n + BLOCK - 1) / BLOCK);
+}
+
+extern "C" int kq__cu_add(void *stream, float *y, const float *x, int64_t n)
+{
+    if (n <= 0) return 0;
+    add_k<<<blocks_for(n), BLOCK, 0, (cudaStream_t)stream>>>(y, x, n);
+    return launched();
+}
+
+__global__ static void add_rows_k(float *y, const float *b, int64_t total, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < total) y[i] += b[i % n];
+}
+
+extern "C" int kq__cu_add_rows(void *stream, float *y, const float *bias, int64_t rows, int64_t n)
+{
+    if (rows * n <= 0) return 0;
+    add_rows_k<<<blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream>>>(y, bias, rows * n, n);
+    return launched();
+}
+
+__global__ static void gelu_mul_k(const float *gu, float *y, int64_t total, int64_t n_ff)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t r = i / n_ff, c = i % n_ff;
+    float x = gu[r * 2 * n_ff + c], u = gu[r * 2 * n_ff + n_ff + c];
+    y[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * u;
+}
+
+extern "C" int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64_t n_ff)
+{
+    if (rows * n_ff <= 0) return 0;
+    gelu_mul_k<<<blocks_for(rows * n_ff), BLOCK, 0, (cudaStream_t)stream>>>(gu, y, rows * n_ff, n_ff);
+    return launched();
+}
+
+__global__ static void scale_k(float *x, float s, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= s;
+}
+
+extern "C" int kq__cu_scale(void *stream, float *x, float s, int64_t n)
+{
+    if (n <= 0) return 0;
+    scale_k<<<blocks_for(n), BLOCK, 0, (cudaStream_t)stream>>>(x, s, n);
+    return launched();
+}
+
+__global__ static void softcap_k(float *x, float cap, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = cap * tanhf(x[i] / cap);
+}
+
+extern "C" int kq__cu_softcap(void *stream, float *x, float cap, int64_t n)
+{
+    if (n <= 0) return 0;
+    softcap_k<<<blocks_for(n), BLOCK, 0, (cudaStream_t)stream>>>(x, cap, n);
+    return launched();
+}
+
+/* One block per (token, head): q heads first, then k heads (which also
+ * copy their v head into the cache). */
+__global__ static void qk_prep_k(kq_cu_arch a, int layer, int swa, float *qkv, const float *q_norm,
+                                 const float *k_norm, const float *freqs, const int32_t *pos,
+                                 const int32_t *seq, float *kc, float *vc)
+{
+    __shared__ float red[32];
+    __shared__ float hv[1024];
+    const int64_t i = blockIdx.x;
+    const int h = blockIdx.y, hd = a.head_dim;
+    const int64_t q_dim = (int64_t)a.n_head * hd, kv_dim = (int64_t)a.n_head_kv * hd;
+    float *row = qkv + i * (q_dim + 2 * kv_dim);
+    const int is_k = h >= a.n_head;
+    float *x = is_k ? row + q_dim + (int64_t)(h - a.n_head) * hd : row + (int64_t)h * hd;
+    const float *nw = is_k ? k_norm : q_norm;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) hv[d] = x[d];
+    __syncthreads();
+    if (nw) {
+        float ss = 0;
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) ss += hv[d] * hv[d];
+        ss = block_sum(ss, red);
+        float sc = rsqrtf(ss / (float)hd + a.eps);
+        __syncthreads();
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) hv[d] = hv[d] * sc * nw[d];
+        __syncthreads();
+    }
+    const int half = a.n_rot / 2;
+    const double base = swa ? a.rope_base_swa : a.rope_base;
+    const double scale = swa ? a.rope_scale_swa : a.rope_scale;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) x[d] = hv[d];
+    __syncthreads();
+    for (int k = threadIdx.x; k < half; k += blockDim.x) {
+        double th = scale * (double)pos[i] * pow(base, -2.0 * (double)k / (double)a.n_rot);
+        if (freqs) th /= freqs[k];
+        float cs = (float)cos(th), sn = (float)sin(th);
+        int p0 = a.rope_neox ? k : 2 * k, p1 = a.rope_neox ? k + half : 2 * k + 1;
+        float x0 = hv[p0], x1 = hv[p1];
+        x[p0] = x0 * cs - x1 * sn;
+        x[p1] = x0 * sn + x1 * cs;
+    }
+    if (!is_k) return;
+    __syncthreads();
+    const int64_t s = seq ? seq[i] : 0;
+    const int64_t slot = ((s * a.n_layer + layer) * a.n_ctx + pos[i]) * kv_dim + (int64_t)(h - a.n_head) * hd;
+    const float *v = row + q_dim + kv_dim + (int64_t)(h - a.n_head) * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        kc[slot + d] = x[d];
+        vc[slot + d] = v[d];
+    }
+}
+
+extern "C" int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int swa, float *qkv,
+                              const float *q_norm, const float *k_norm, const float *rope_freqs,
+                              const int32_t *pos, const int32_t *seq, int64_t n, float *k_cache,
+                              float *v_cache)
+{
+    if (n <= 0) return 0;
+    if (a->head_dim > 1024) return (int)cudaErrorInvalidValue;
+    dim3 grid((unsigned)n, (unsigned)(a->n_head + a->n_head_kv));
+    qk_prep_k<<<grid, 128, 0, (cudaStream_t)stream>>>(*a, layer, swa, qkv, q_norm, k_norm,
+                                                       rope_freqs, pos, seq, k_cache, v_cache);
+    return launched();
+}
+
+#define KEYS 128 /* keys per step of the streaming softmax, one per thread */
+
+/* One block of KEYS threads per (token, head): each step scores KEYS keys
+ * (a thread each), rescales the running sums once, then the threads sum
+ * the values over those keys, a head dimension each. */
+__global__ static void attention_k(kq_cu_arch a, int layer, int swa, const float *qkv,
+                                   const int32_t *pos, const int32_t *seq, const float *kc,
+                                   const float *vc, float *out)
+{
+    __shared__ float q[1024];
+    __shared__ float acc[1024];
+    __shared__ float w[KEYS];
+    __shared__ float red[32];
+    const int64_t i = blockIdx.x;
+    const int h = blockIdx.y, hd = a.head_dim;
+    const int64_t q_dim = (int64_t)a.n_head * hd, kv_dim = (int64_t)a.n_head_kv * hd;
+    const int g = h / (a.n_head / a.n_head_kv);
+    const int64_t p = pos[i], s = seq ? seq[i] : 0;
+    const float *K = kc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
+    const float *V = vc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        q[d] = qkv[i * (q_dim + 2 * kv_dim) + (int64_t)h * hd + d];
+        acc[d] = 0;
+    }
+    __syncthreads();
+    int64_t lo = 0;
+    if (swa && a.n_swa > 0 && p - a.n_swa + 1 > 0) lo = p - a.n_swa + 1;
+    float run_max = -INFINITY, run_sum = 0;
+    for (int64_t j0 = lo; j0 <= p; j0 += KEYS) {
+        int64_t j = j0 + threadIdx.x;
+        float sc = -INFINITY;
+        if (j <= p) {
+            const float *k = K + j * kv_dim;
+            float d = 0;
+            for (int t = 0; t < hd; t++) d += q[t] * k[t];
+            sc = d * a.attn_scale;
+        }
+        float bmax = block_max(sc, red);
+        float new_max = fmaxf(run_max, bmax);
+        float r = expf(run_max - new_max);
+        float e = j <= p ? expf(sc - new_max) : 0.0f;
+        __syncthreads();
+        w[threadIdx.x] = e;
+        float bs = block_sum(e, red);
+        run_sum = run_sum * r + bs;
+        run_max = new_max;
+        __syncthreads();
+        int64_t nb = p + 1 - j0 < KEYS ? p + 1 - j0 : KEYS;
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+            float v = acc[d] * r;
+            for (int64_t t = 0; t < nb; t++) v += w[t] * V[(j0 + t) * kv_dim + d];
+            acc[d] = v;
+        }
+        __syncthreads();
+    }
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) out[i * q_dim + (int64_t)h * hd + d] = acc[d] / run_sum;
+}
+
+extern "C" int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, int swa,
+                                const float *qkv, const int32_t *pos, const int32_t *seq, int64_t n,
+                                const float *k_cache, const float *v_cache, float *out)
+{
+    if (n <= 0) return 0;
+    if (a->head_dim > 1024) return (int)cudaErrorInvalidValue;
+    dim3 grid((unsigned)n, (unsigned)a->n_head);
+    attention_k<<<grid, KEYS, 0, (cudaStream_t)stream>>>(*a, layer, swa, qkv, pos, seq, k_cache,
+                                                          v_cache, out);
+    return launched();
+}
+
+__global__ static void moe_combine_k(const float *e, const float *w, float *y, int64_t total,
+                                     int64_t k, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t r = i / n, c = i % n;
+    float s = 0;
+    for (int64_t t = 0; t < k; t++) s += w[r * k + t] * e[(r * k + t) * n + c];
+    y[i] = s;
+}
+
+extern "C" int kq__cu_moe_combine(void *stream, const float *e, const float *w, float *y,
+                                  int64_t rows, int64_t k, int64_t n)
+{
+    if (rows * n <= 0) return 0;
+    moe_combine_k<<<blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream>>>(e, w, y, rows * n, k, n);
+    return launched();
+}
+
+__global__ static void gather_k(const float *src, const int32_t *idx, float *dst, int64_t total,
+                                int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < total) dst[i] = src[(int64_t)idx[i / n] * n + i % n];
+}
+
+extern "C" int kq__cu_gather_rows(void *stream, const float *src, const int32_t *idx, float *dst,
+                                  int64_t rows, int64_t n)
+{
+    if (rows * n <= 0) return 0;
+    gather_k<<<blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream>>>(src, idx, dst, rows * n, n);
+    return launched();
+}
+
+extern "C" const char *kq__cu_error_string(int err)
+{
+    return cudaGetErrorString((cudaError_t)err);
+}

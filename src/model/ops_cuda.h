@@ -1,0 +1,50 @@
+/* The model layer's operations between linears on a CUDA device
+ * (ops_cuda.cu): the same steps as ops_cpu.c and attention.c, on device
+ * memory, queued on the backend's stream. Built only with the CUDA backend. */
+#ifndef KQ_MODEL_OPS_CUDA_H
+#define KQ_MODEL_OPS_CUDA_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the device kernels need of the architecture, by value. */
+typedef struct kq_cu_arch {
+    int n_head, n_head_kv, head_dim, n_rot, rope_neox, n_layer;
+    int64_t n_ctx, n_swa;
+    float eps, attn_scale;
+    double rope_base, rope_scale, rope_base_swa, rope_scale_swa;
+} kq_cu_arch;
+
+/* Each returns 0, or a CUDA error code (launch failures). */
+int kq__cu_rmsnorm(void *stream, const float *x, const float *w, float *y, int64_t rows, int64_t n,
+                   int64_t sx, int64_t sy, float eps);
+int kq__cu_add(void *stream, float *y, const float *x, int64_t n);
+int kq__cu_add_rows(void *stream, float *y, const float *bias, int64_t rows, int64_t n);
+int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64_t n_ff);
+int kq__cu_scale(void *stream, float *x, float s, int64_t n);
+int kq__cu_softcap(void *stream, float *x, float cap, int64_t n);
+/* q/k head norms (q_norm/k_norm may be NULL), RoPE, and k and v into the
+ * cache at (seq, layer, pos) for every token. */
+int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int swa, float *qkv,
+                   const float *q_norm, const float *k_norm, const float *rope_freqs,
+                   const int32_t *pos, const int32_t *seq, int64_t n, float *k_cache,
+                   float *v_cache);
+int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, int swa, const float *qkv,
+                     const int32_t *pos, const int32_t *seq, int64_t n, const float *k_cache,
+                     const float *v_cache, float *out);
+/* y[i] = sum_s w[i, s] * e[i * k + s] over rows of n. */
+int kq__cu_moe_combine(void *stream, const float *e, const float *w, float *y, int64_t rows,
+                       int64_t k, int64_t n);
+/* dst[i] = src[idx[i]] for rows of n. */
+int kq__cu_gather_rows(void *stream, const float *src, const int32_t *idx, float *dst,
+                       int64_t rows, int64_t n);
+const char *kq__cu_error_string(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
