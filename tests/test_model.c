@@ -661,11 +661,19 @@ int main(int argc, char **argv)
 {
     kt_init("test_model");
     const char *only = argc > 1 ? argv[1] : NULL;
+    /* CUDA where a GPU is present: int8 x for decode, fp16 x for the GEMM of
+     * a prompt, both within the cpu backend's bound */
+    kq_backend *gpu = NULL;
+    int have_cuda = kq_backend_open("cuda", &gpu) == KQ_OK;
+    kq_backend_close(gpu);
+    if (!have_cuda) printf("note: no CUDA backend here (%s); the model is checked on cpu-ref and cpu\n",
+                           kq_last_error());
     for (int i = 0; i < 5; i++) {
         spec s = arch_spec(i);
         if (only && strcmp(only, s.arch)) continue;
         check_model(&s, "cpu-ref", (bound){2e-3, 2e-3});
         if (!s.n_expert) check_model(&s, "cpu", (bound){0.3, 0.06});
+        if (!s.n_expert && have_cuda) check_model(&s, "cuda", (bound){0.3, 0.06});
     }
     if (!only || !strcmp(only, "misc")) {
         check_malformed();
