@@ -7,6 +7,11 @@ tests/fetch_gemma.py) and llama.cpp's own vocab-only files llama-spm,
 llama-bpe (Llama 3), qwen2 and gpt-2, taken from the llama-cpp-python sdist
 (pip download, cached under the build folder; KQ_LLAMA_SDIST may name a copy).
 
+Also three small synthetic vocabularies written here with gguf-py (SPM with
+and without a space prefix, byte-level BPE) whose token texts exercise
+llama.cpp's rules for end-of-generation, FIM and other special tokens, empty
+texts and odd token types.
+
 For each: fixed texts (ASCII, accents, CJK, emoji, code, runs of spaces and
 newlines, special-token texts, the empty string, invalid UTF-8), llama.cpp's
 own test texts for these vocabularies, and fresh seeded random texts mixing
@@ -284,6 +289,99 @@ def check_vocab(name, path, extra_texts):
     del llm
 
 
+# ---------------------------------------------------------------- synthetic
+
+def write_synthetic(path, kind, space_prefix):
+    """A vocab-only file of `kind` ("llama" or "gpt2") whose token texts hit
+    llama.cpp's detection rules: end-of-generation texts of normal type (made
+    control), FIM texts, "<|end|>" beside "<|return|>" and "<|call|>" (made
+    user-defined), "</s>" beside "<|tool_response>" (made normal), gpt-oss's
+    "<|channel|>" (made user-defined), an empty text, undefined and unused
+    token types; then letters and random words with random scores."""
+    import gguf
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_block_count(1)
+    w.add_context_length(64)
+    w.add_embedding_length(8)
+    w.add_feed_forward_length(8)
+    w.add_head_count(1)
+    w.add_head_count_kv(1)
+    w.add_layer_norm_rms_eps(1e-5)
+    toks, scores, types = [], [], []
+
+    def add(t, ty=1, sc=0.0):
+        if t not in toks or t == "":
+            toks.append(t)
+            scores.append(sc)
+            types.append(ty)
+
+    add("<unk>", 2)
+    add("<s>", 3)
+    add("</s>", 3)
+    if kind == "llama":
+        for b in range(256):
+            add("<0x%02X>" % b, 6)
+        letters = ["a", "b", "c", "d", " ", "\u2581"]
+        sp = "\u2581"
+    else:
+        for b in range(256):
+            add(gpt2_char(b))
+        letters = ["a", "b", "c", "d", "\u0120"]
+        sp = "\u0120"
+    for t, ty in [("<|return|>", 3), ("<|call|>", 1), ("<|end|>", 3), ("<|tool_response>", 3),
+                  ("<|eot_id|>", 1), ("<|im_end|>", 3), ("<|fim_prefix|>", 1), ("<PAD>", 1),
+                  ("<|file_sep|>", 4), ("<|repo_name|>", 1), ("<|channel|>", 1),
+                  ("<|message|>", 3), ("<ud>", 4), ("<weird>", 0), ("<gone>", 5), ("", 1),
+                  ("<unused7>", 3)]:
+        add(t, ty)
+    for l in letters:
+        add(l, 1, -5.0)
+    while len(toks) < 600:
+        word = "".join(rng.choice(letters[:4] + [sp]) for _ in range(rng.randint(2, 5)))
+        add(word, 1, -float(rng.randint(0, 6)))
+    w.add_tokenizer_model(kind)
+    w.add_tokenizer_pre("qwen2" if kind == "gpt2" else "default")
+    w.add_token_list(toks)
+    if kind == "llama":
+        w.add_token_scores(scores)
+    else:
+        # Merges of random adjacent letter pairs, each result a token.
+        merges = []
+        for t in toks[300:]:
+            if len(t) >= 2 and all(ch in letters for ch in t):
+                merges.append("%s %s" % (t[0], t[1:]) if t[1:] in toks else None)
+        merges = [m for m in merges if m]
+        w.add_token_merges(merges)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(kind == "llama")
+    w.add_add_space_prefix(space_prefix)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def gpt2_char(b):
+    keep = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    if b in keep:
+        return chr(b)
+    return chr(256 + [x for x in range(256) if x not in keep].index(b))
+
+
+def check_synthetic():
+    tmp = os.environ.get("KQ_TEST_TMP", "/tmp")
+    for kind, prefix in (("llama", True), ("llama", False), ("gpt2", False)):
+        path = os.path.join(tmp, "tok_synth_%s_%d_%d.gguf" % (kind, prefix, os.getpid()))
+        write_synthetic(path, kind, prefix)
+        try:
+            check_vocab("synthetic %s%s" % (kind, " (space prefix)" if prefix else ""), path, [])
+        finally:
+            os.remove(path)
+
+
 files, reason = vocab_files()
 checked = 0
 if files is None:
@@ -301,6 +399,13 @@ if gemma is None:
 else:
     check_vocab("gemma3", gemma, [])
     checked += 1
+
+try:
+    import gguf  # noqa: F401
+    check_synthetic()
+    checked += 3
+except ImportError:
+    print("SKIP (synthetic vocabularies): python package gguf is not installed")
 
 if checked == 0:
     kqlib.skip("no vocabulary could be obtained")
