@@ -64,6 +64,12 @@ typedef struct extra_kv {
     const char *sval;
 } extra_kv;
 
+/* The metadata sweep (test_mutants) leaves g_skip out of the standard keys
+ * and writes g_mutant(w) in its place. */
+static const char *g_skip;
+static void (*g_mutant)(kq_gguf_writer *w, const char *key);
+#define WANT(key) (!g_skip || strcmp(g_skip, (key)) != 0)
+
 static kq_status load(const vocab *v, const char *model, const char *pre, unsigned flags,
                       const extra_kv *extra, int n_extra, kq_tokenizer **out)
 {
@@ -80,32 +86,32 @@ static kq_status load(const vocab *v, const char *model, const char *pre, unsign
     if (flags & MODEL_U32) {
         uint32_t x = 1;
         kq_gguf_writer_set(w, "tokenizer.ggml.model", KQ_GGUF_U32, &x);
-    } else if (!(flags & NO_MODEL)) {
+    } else if (!(flags & NO_MODEL) && WANT("tokenizer.ggml.model")) {
         kq_gguf_writer_set_string(w, "tokenizer.ggml.model", model, strlen(model));
     }
-    if (pre) kq_gguf_writer_set_string(w, "tokenizer.ggml.pre", pre, strlen(pre));
+    if (pre && WANT("tokenizer.ggml.pre")) kq_gguf_writer_set_string(w, "tokenizer.ggml.pre", pre, strlen(pre));
     if (flags & TOKENS_U32) {
         uint32_t ones[MAXV] = {0};
         kq_gguf_writer_set_array(w, "tokenizer.ggml.tokens", KQ_GGUF_U32, ones, n);
     } else if (flags & EMPTY_TOKENS) {
         kq_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", strs, lens, 0);
-    } else if (!(flags & NO_TOKENS)) {
+    } else if (!(flags & NO_TOKENS) && WANT("tokenizer.ggml.tokens")) {
         kq_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", strs, lens, n);
     }
     if (flags & SCORES_STR)
         kq_gguf_writer_set_string_array(w, "tokenizer.ggml.scores", strs, lens, n);
-    else if (!(flags & NO_SCORES))
+    else if (!(flags & NO_SCORES) && WANT("tokenizer.ggml.scores"))
         kq_gguf_writer_set_array(w, "tokenizer.ggml.scores", KQ_GGUF_F32, v->score,
                                  (flags & SHORT_SCORES) ? n - 1 : n);
     if (flags & TYPES_F32)
         kq_gguf_writer_set_array(w, "tokenizer.ggml.token_type", KQ_GGUF_F32, v->score, n);
-    else if (!(flags & NO_TYPES))
+    else if (!(flags & NO_TYPES) && WANT("tokenizer.ggml.token_type"))
         kq_gguf_writer_set_array(w, "tokenizer.ggml.token_type", KQ_GGUF_I32, v->type,
                                  (flags & SHORT_TYPES) ? n - 1 : n);
     if (flags & MERGES_U8) {
         uint8_t b[4] = {0};
         kq_gguf_writer_set_array(w, "tokenizer.ggml.merges", KQ_GGUF_U8, b, 4);
-    } else if (v->n_merges && !(flags & NO_MERGES)) {
+    } else if (v->n_merges && !(flags & NO_MERGES) && WANT("tokenizer.ggml.merges")) {
         const char *ms[MAXM];
         size_t ml[MAXM];
         for (int i = 0; i < v->n_merges; i++) {
@@ -114,8 +120,10 @@ static kq_status load(const vocab *v, const char *model, const char *pre, unsign
         }
         kq_gguf_writer_set_string_array(w, "tokenizer.ggml.merges", ms, ml, v->n_merges);
     }
+    if (g_mutant) g_mutant(w, g_skip);
     for (int i = 0; i < n_extra; i++) {
         const extra_kv *e = &extra[i];
+        if (!WANT(e->key)) continue;
         if (e->vtype < 0) {
             kq_gguf_writer_set_string(w, e->key, e->sval, strlen(e->sval));
         } else if (e->vtype == KQ_GGUF_BOOL) {
@@ -718,6 +726,98 @@ static void test_unicode(void)
                  cp == 0xFFFD, "past U+10FFFF");
 }
 
+/* ---------------------------------------------------------------- sweep */
+
+static int g_variant;
+
+/* Variant g_variant of a value of the wrong type (or of odd contents). */
+static void write_mutant(kq_gguf_writer *w, const char *key)
+{
+    static const char *strs[3] = {"x", "", "\xff\xfe"};
+    static const size_t lens[3] = {1, 0, 2};
+    uint8_t u8 = 7, b = 1, bytes[3] = {1, 2, 3};
+    int32_t i32 = -1, big[3] = {INT32_MAX, -5, 3};
+    uint64_t u64 = UINT64_MAX;
+    float f = 1.5f;
+    switch (g_variant) {
+    case 0: kq_gguf_writer_set(w, key, KQ_GGUF_U8, &u8); break;
+    case 1: kq_gguf_writer_set(w, key, KQ_GGUF_I32, &i32); break;
+    case 2: kq_gguf_writer_set(w, key, KQ_GGUF_U64, &u64); break;
+    case 3: kq_gguf_writer_set_string(w, key, "zz", 2); break;
+    case 4: kq_gguf_writer_set(w, key, KQ_GGUF_F32, &f); break;
+    case 5: kq_gguf_writer_set(w, key, KQ_GGUF_BOOL, &b); break;
+    case 6: kq_gguf_writer_set_array(w, key, KQ_GGUF_U8, bytes, 3); break;
+    case 7: kq_gguf_writer_set_array(w, key, KQ_GGUF_I32, big, 3); break;
+    case 8: kq_gguf_writer_set_string_array(w, key, strs, lens, 3); break;
+    case 9: break; /* absent */
+    default: abort();
+    }
+}
+#define N_VARIANTS 10
+
+/* Every tokenizer key, in turn, of every wrong type (or absent): loading
+ * fails with a message or succeeds, and what loads tokenizes and gives
+ * pieces with ids in range. Nothing may crash (the sanitizer build checks
+ * the memory). */
+static void test_mutants(void)
+{
+    static const char *keys[] = {
+        "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+        "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.eot_token_id", "tokenizer.ggml.fim_pad_token_id",
+        "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+        "tokenizer.ggml.add_space_prefix"};
+    vocab *spm = malloc(sizeof *spm), *bpe = malloc(sizeof *bpe);
+    make_spm_vocab(spm);
+    make_bpe_vocab(bpe);
+    int loaded = 0, refused = 0, bad = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        const vocab *v = kind ? bpe : spm;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            for (g_variant = 0; g_variant < N_VARIANTS; g_variant++) {
+                g_skip = keys[k];
+                g_mutant = write_mutant;
+                kq_tokenizer *t = NULL;
+                kq_status st = load(v, kind ? "gpt2" : "llama", kind ? "qwen2" : NULL, 0, NULL, 0,
+                                    &t);
+                g_skip = NULL;
+                g_mutant = NULL;
+                if (st != KQ_OK) {
+                    refused++;
+                    if (t != NULL || kq_last_error()[0] == 0) bad++;
+                    continue;
+                }
+                loaded++;
+                char text[512];
+                seg segs[16];
+                int ns;
+                size_t len = random_text(text, segs, &ns, 0, 0);
+                int32_t *ids;
+                size_t n;
+                st = kq__tokenize(t, text, len, 1, 1, &ids, &n);
+                if (st == KQ_OK) {
+                    for (size_t i = 0; i < n; i++) {
+                        char buf[64];
+                        size_t pl;
+                        bad += ids[i] < 0 || ids[i] >= kq__tokenizer_n_vocab(t) ||
+                               kq__token_to_piece(t, ids[i], 1, buf, sizeof buf, &pl) != KQ_OK;
+                    }
+                    free(ids);
+                } else if (kq_last_error()[0] == 0) {
+                    bad++;
+                }
+                kq__tokenizer_free(t);
+            }
+        }
+    }
+    printf("metadata sweep: %d files loaded, %d refused\n", loaded, refused);
+    KT_CHECK(bad == 0 && loaded > 0 && refused > 0,
+             "metadata sweep: %d bad outcomes (%d loaded, %d refused)", bad, loaded, refused);
+    free(spm);
+    free(bpe);
+}
+
 int main(void)
 {
     kt_init("test_tokenizer");
@@ -727,5 +827,6 @@ int main(void)
     test_bpe();
     test_malformed();
     test_hostile();
+    test_mutants();
     return kt_finish();
 }
