@@ -209,7 +209,19 @@ def write_model(lib, path, arch, rng):
         w.add_tensor(name, (base + spread * rng.standard_normal(n)).astype(np.float32))
 
     # embeddings: big enough that the tied head gives peaked logits
-    lin("token_embd.weight", V, d, Q.Q8_0, 1.0 if cfg["tied"] else 0.05)
+    emb = rng.standard_normal((V, d)).astype(np.float32) * (1.0 if cfg["tied"] else 0.05)
+    u = rng.standard_normal(d).astype(np.float32)
+    if cfg["moe"]:
+        # MoE: a clear routing. Every embedding is +-0.2 u (u a fixed random
+        # direction) plus 0.05 noise per element, so after the norm h is
+        # about +-u with no outlier element (the 8-bit blocks stay as exact as
+        # elsewhere). The router's rows are 8 c_e u / d plus noise: logits
+        # ~ +-8 c_e, the sign picking which end of c ranks first, the noise
+        # (~0.8) varying the softmax weights from token to token. The top two
+        # then sit ~4 above the third, far beyond what 8-bit activations move
+        # (~2% of ~16), so both sides route alike and the logits compare.
+        emb += np.where(rng.random(V) < 0.5, -0.2, 0.2).astype(np.float32)[:, None] * u[None, :]
+    w.add_tensor("token_embd.weight", quantize(lib, int(Q.Q8_0), emb), raw_dtype=Q.Q8_0)
     vec("output_norm.weight", d)
     if not cfg["tied"]:
         lin("output.weight", V, d, Q.Q6_K, 1.0)
@@ -235,7 +247,10 @@ def write_model(lib, path, arch, rng):
                 vec(p + "attn_%s.bias" % r, n, 0.0, 0.1)
         if cfg["moe"]:
             f = n_ff // 2
-            w.add_tensor(p + "ffn_gate_inp.weight", (rng.standard_normal((n_exp, d)) * 0.3).astype(np.float32))
+            c_e = np.array([2.0, 1.5, 0.7, 0.2, -0.2, -0.7, -1.5, -2.0])[rng.permutation(n_exp)]
+            router = (rng.standard_normal((n_exp, d)) * 0.05 + 8 * c_e[:, None] * u[None, :] / d)
+            router = router.astype(np.float32)
+            w.add_tensor(p + "ffn_gate_inp.weight", router)
             for r, rows, cols, qt in (("gate", f, d, Q.Q4_K), ("up", f, d, Q.Q8_0), ("down", d, f, Q.Q8_0)):
                 q = quantize(lib, int(qt), rng.standard_normal((n_exp * rows, cols)).astype(np.float32) * 0.05)
                 w.add_tensor(p + "ffn_%s_exps.weight" % r, q.reshape(n_exp, rows, -1), raw_dtype=qt)
