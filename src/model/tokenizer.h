@@ -12,7 +12,8 @@
 
 typedef struct kq_tokenizer kq_tokenizer;
 
-/* Copies what it needs: g may be closed afterwards. */
+/* Copies what it needs: g may be closed afterwards. A loaded tokenizer is
+ * read-only: any number of threads may use it at once. */
 kq_status kq__tokenizer_from_gguf(const kq_gguf *g, kq_tokenizer **out);
 void kq__tokenizer_free(kq_tokenizer *t); /* NULL is a no-op */
 

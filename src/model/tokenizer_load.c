@@ -28,11 +28,9 @@ static kq_status find_optional(const kq_gguf *g, const char *key, const kq_gguf_
 }
 
 /* An array of elem_type with at least min_count elements. */
-static kq_status get_array(const kq_gguf *g, const char *key, const kq_gguf_value *v,
-                           const kq_gguf_vtype *types, int n_types, int64_t min_count,
-                           int64_t *count)
+static kq_status get_array(const char *key, const kq_gguf_value *v, const kq_gguf_vtype *types,
+                           int n_types, int64_t min_count, int64_t *count)
 {
-    (void)g;
     kq_gguf_vtype et;
     kq_status s = kq_gguf_value_array(v, &et, count);
     if (s != KQ_OK) return kq__fail_context(s, "tokenizer: %s: ", key);
@@ -151,14 +149,16 @@ static kq_status load_tokens(kq_tokenizer *t, const kq_gguf *g)
     int64_t n, ns = 0, ny = 0;
     kq_status st = kq_gguf_find_kv(g, K_TOKENS, &vt);
     if (st != KQ_OK) return kq__fail_context(st, "tokenizer: ");
-    if ((st = get_array(g, K_TOKENS, vt, str_t, 1, 0, &n)) != KQ_OK) return st;
+    if ((st = get_array(K_TOKENS, vt, str_t, 1, 0, &n)) != KQ_OK) return st;
     if (n < 1 || n >= INT32_MAX)
         return kq__fail(KQ_ERR_FORMAT, "tokenizer: %s has %lld tokens (want 1 to %d)", K_TOKENS,
                         (long long)n, INT32_MAX - 1);
     if ((st = find_optional(g, K_SCORES, &vs)) != KQ_OK) return st;
-    if (vs && (st = get_array(g, K_SCORES, vs, score_t, 2, n, &ns)) != KQ_OK) return st;
+    if (vs && (st = get_array(K_SCORES, vs, score_t, 2, n, &ns)) != KQ_OK) return st;
+    kq_gguf_vtype score_type = KQ_GGUF_F32;
+    if (vs) kq_gguf_value_array(vs, &score_type, NULL);
     if ((st = find_optional(g, K_TYPES, &vy)) != KQ_OK) return st;
-    if (vy && (st = get_array(g, K_TYPES, vy, type_t, 1, n, &ny)) != KQ_OK) return st;
+    if (vy && (st = get_array(K_TYPES, vy, type_t, 1, n, &ny)) != KQ_OK) return st;
     t->n_vocab = (int32_t)n;
 
     /* An empty token text becomes "[EMPTY_<id>]", as in llama.cpp. */
@@ -193,9 +193,7 @@ static kq_status load_tokens(kq_tokenizer *t, const kq_gguf *g)
                             (long long)i, kq__tok_find(t, s, len));
         double score = 0;
         if (vs) {
-            kq_gguf_vtype et;
-            kq_gguf_value_array(vs, &et, NULL);
-            if (et == KQ_GGUF_F32) {
+            if (score_type == KQ_GGUF_F32) {
                 st = kq_gguf_array_float(vs, i, &score);
             } else {
                 int64_t iv;
@@ -232,7 +230,7 @@ static kq_status load_merges(kq_tokenizer *t, const kq_gguf *g)
     int64_t n;
     kq_status st = kq_gguf_find_kv(g, K_MERGES, &v);
     if (st != KQ_OK) return kq__fail_context(st, "tokenizer: byte-level BPE needs merges: ");
-    if ((st = get_array(g, K_MERGES, v, str_t, 1, 0, &n)) != KQ_OK) return st;
+    if ((st = get_array(K_MERGES, v, str_t, 1, 0, &n)) != KQ_OK) return st;
     if (n >= INT32_MAX)
         return kq__fail(KQ_ERR_FORMAT, "tokenizer: %s has %lld merges", K_MERGES, (long long)n);
     size_t bytes = 0;
@@ -381,7 +379,6 @@ static kq_status load_special(kq_tokenizer *t, const kq_gguf *g)
     if (s_end >= 0 && (t->attr[s_end] & KQ_TOK_EOG) &&
         ((tr >= 0 && (t->attr[tr] & KQ_TOK_EOG)) || (pe >= 0 && (t->attr[pe] & KQ_TOK_EOG))))
         t->attr[s_end] = KQ_TOK_NORMAL;
-    if (t->eot >= 0 && !(t->attr[t->eot] & KQ_TOK_EOG)) t->eot = -1;
     return KQ_OK;
 }
 
