@@ -2,6 +2,8 @@
  * as they are added; save writes a temporary file next to the target and
  * renames it over the target, so a failed save leaves no partial file. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,11 +570,20 @@ kq_status kq_gguf_writer_save(kq_gguf_writer *w, const char *path)
     }
     char *tmp = NULL;
     int fd = -1;
-    if ((st = create_temp(path, &tmp, &fd)) != KQ_OK) {
+    /* SIGINT/SIGTERM wait while the temporary is created and registered, so
+     * that no signal can end the process between the two and leave it. */
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+    st = create_temp(path, &tmp, &fd);
+    int slot = st == KQ_OK ? kq__tmp_register(tmp) : -1;
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (st != KQ_OK) {
         free(offs);
         return st;
     }
-    int slot = kq__tmp_register(tmp);
     /* An existing file keeps its permission bits; a new one has 0666 less
      * the umask, which open() applied to the temporary already. */
     if (exists) (void)fchmod(fd, target.st_mode & 07777);
