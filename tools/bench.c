@@ -142,8 +142,8 @@ static int parse_args(int argc, char **argv, bench_options *o)
             o->shapes[o->n_shapes++] = v;
         } else if (!strcmp(a, "--threads")) {
             double t;
-            if (parse_double(v, 1, &t) || t != floor(t) || t > 4096) {
-                fprintf(stderr, "kq bench: --threads '%s': expected an integer in [1, 4096]\n", v);
+            if (parse_double(v, 1, &t) || t != floor(t) || t > 256) {
+                fprintf(stderr, "kq bench: --threads '%s': expected an integer in [1, 256]\n", v);
                 return -1;
             }
             o->threads = (int)t;

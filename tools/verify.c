@@ -487,8 +487,8 @@ static int parse_args(int argc, char **argv, vargs *a)
         } else if ((v = opt_value(argc, argv, &i, "--threads"))) {
             errno = 0;
             long n = strtol(v, &end, 10);
-            if (!*v || *end || errno || n < 1 || n > 4096) {
-                fprintf(stderr, "kq verify: --threads needs a positive integer\n");
+            if (!*v || *end || errno || n < 1 || n > 256) {
+                fprintf(stderr, "kq verify: --threads needs an integer in [1, 256]\n");
                 return 2;
             }
             a->threads = (int)n;
