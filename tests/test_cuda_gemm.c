@@ -1,5 +1,5 @@
 /* The tensor-core GEMM (m > 16 on cuda) against cpu-ref: both kernels
- * (gemm=auto: wgmma on Hopper; gemm=mma: mma.sync), every GEMM type,
+ * (gemm=auto: wgmma on Hopper; gemm=mma: mma.sync), every quantized type,
  * m = 17, 33, 64, 100, 512, 2048, N not a multiple of any tile, K with a
  * partial 256-value group (q4_0/q8_0) and Q6_K rows that are not 16-byte
  * multiples (the per-row copy path), fused parts of mixed types, SwiGLU
@@ -175,16 +175,22 @@ out:
     for (int i = 0; i < made; i++) kt_weight_free(&w[i]);
 }
 
+/* argv[1], when given, limits the per-type cases to that type (a short run
+ * under compute-sanitizer). */
+static const char *g_only;
+static int wanted(int t) { return !g_only || strcmp(g_only, kq_type_name(t)) == 0; }
+
 static void test_types(ctx *c)
 {
-    static const int types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
-                                KQ_TYPE_Q6_K};
     static const int64_t ms[] = {17, 33, 64, 100, 512, 2048};
-    for (int ti = 0; ti < 5; ti++) {
-        int t = types[ti];
-        /* K: 768 makes Q6_K rows 630 bytes (per-row copies) and Q4_0/Q8_0
-         * end on a partial group (K % 256 = 0 here, so also 608 for them). */
-        int64_t k = (t == KQ_TYPE_Q4_0 || t == KQ_TYPE_Q8_0) ? 608 : 768;
+    for (int ti = 0; ti < kt_n_weight_types; ti++) {
+        int t = kt_weight_types[ti];
+        if (!kc_is_quant(t) || !wanted(t)) continue; /* float weights never take the GEMM */
+        /* K: 768 makes the rows of Q6_K (630 bytes), Q2_K (252) and Q3_K
+         * (330) no 16-byte multiples (mma.sync, no TMA map), and the
+         * 32-value types end on a partial group (608); K = 4096 below gives
+         * every type rows the TMA path takes. */
+        int64_t k = kq_type_block_elems(t) == 32 ? 608 : 768;
         for (int mi = 0; mi < 6; mi++) {
             int64_t m = ms[mi], rows = m >= 512 ? 200 : 333;
             run_dense(c, kq_type_name(t), &t, &rows, 1, k, m, 0, NULL);
@@ -196,6 +202,13 @@ static void test_types(ctx *c)
 
 static void test_fused_swiglu(ctx *c)
 {
+    /* Parts of the new types side by side (the mixed kernel's switch). */
+    int mixed_new[4] = {KQ_TYPE_Q5_0, KQ_TYPE_IQ4_XS, KQ_TYPE_Q3_K, KQ_TYPE_MXFP4};
+    int64_t mixed_new_rows[4] = {130, 64, 200, 66};
+    run_dense(c, "fused q5_0+iq4_xs+q3_K+mxfp4", mixed_new, mixed_new_rows, 4, 2048, 100, 0, NULL);
+    int gu_new[2] = {KQ_TYPE_Q2_K, KQ_TYPE_IQ4_NL};
+    int64_t gu_new_rows[2] = {150, 150};
+    run_dense(c, "gate q2_K, up iq4_nl", gu_new, gu_new_rows, 2, 4096, 64, 1, NULL);
     int mixed[3] = {KQ_TYPE_Q4_K, KQ_TYPE_Q6_K, KQ_TYPE_Q8_0};
     int64_t mixed_rows[3] = {256, 72, 130};
     run_dense(c, "fused q4_K+q6_K+q8_0", mixed, mixed_rows, 3, 1024, 77, 0, NULL);
@@ -336,9 +349,15 @@ done:
 
 static void test_experts(ctx *c)
 {
-    static const int types[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q8_0, KQ_TYPE_Q4_K, KQ_TYPE_Q5_K,
-                                KQ_TYPE_Q6_K};
-    for (int i = 0; i < 5; i++) run_experts(c, types[i], -1, 10, 200, 768, 64, 4, i & 1, -1);
+    for (int i = 0; i < kt_n_weight_types; i++) {
+        int t = kt_weight_types[i];
+        if (!kc_is_quant(t) || !wanted(t)) continue;
+        run_experts(c, t, -1, 10, 200, 768, 64, 4, i & 1, -1);
+        /* K = 2048: rows of every type are 16-byte multiples (the TMA path). */
+        run_experts(c, t, -1, 6, 136, 2048, 40, 2, i & 1, -1);
+    }
+    if (g_only) return;
+    run_experts(c, KQ_TYPE_Q5_1, KQ_TYPE_Q2_K, 8, 96, 2048, 48, 2, 0, -1);
     run_experts(c, KQ_TYPE_Q4_K, -1, 10, 136, 512, 17, 3, 0, -1);
     run_experts(c, KQ_TYPE_Q4_K, -1, 16, 192, 1024, 512, 8, 1, -1);
     run_experts(c, KQ_TYPE_Q6_K, -1, 16, 96, 768, 2048, 4, 0, -1);
@@ -349,8 +368,7 @@ static void test_experts(ctx *c)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    g_only = argc > 1 ? argv[1] : NULL;
     kt_init("test_cuda_gemm");
     ctx c;
     memset(&c, 0, sizeof c);
@@ -365,8 +383,10 @@ int main(int argc, char **argv)
     }
     if (!KT_OK(kq_backend_open("cpu-ref", &c.ref))) return kt_finish();
     test_types(&c);
-    test_fused_swiglu(&c);
-    test_magnitudes(&c);
+    if (!g_only) {
+        test_fused_swiglu(&c);
+        test_magnitudes(&c);
+    }
     test_experts(&c);
     for (int i = 0; i < c.n_gpu; i++) kq_backend_close(c.gpu[i]);
     kq_backend_close(c.ref);

@@ -22,11 +22,28 @@ kq_status kq__cuda_fail(cudaError_t e, const char *what)
 
 static cuda_state *state(const kq_backend *b) { return b->impl; }
 
+kq_status kq__cuda_use(const cuda_state *s, const char *fn)
+{
+    cudaError_t e = cudaSetDevice(s->device);
+    if (e == cudaSuccess) return KQ_OK;
+    char what[96];
+    snprintf(what, sizeof what, "%s: selecting cuda:%d", fn, s->device);
+    return kq__cuda_fail(e, what);
+}
+
+/* Calls that cannot report (close, free, release) still select the device;
+ * when that fails they go on with the current one, as there is nothing
+ * better to do, and clear the error so the next call does not inherit it. */
+void kq__cuda_use_quiet(const cuda_state *s)
+{
+    if (cudaSetDevice(s->device) != cudaSuccess) cudaGetLastError();
+}
+
 static void cuda_close(kq_backend *b)
 {
     cuda_state *s = state(b);
     if (!s) return;
-    cudaSetDevice(s->device);
+    kq__cuda_use_quiet(s);
     if (s->own) cudaStreamSynchronize(s->own);
     if (s->load) cudaStreamSynchronize(s->load);
     kq__cuda_ring_free(s);
@@ -46,7 +63,8 @@ static void cuda_close(kq_backend *b)
 static kq_status cuda_sync(kq_backend *b)
 {
     cuda_state *s = state(b);
-    cudaSetDevice(s->device);
+    kq_status st = kq__cuda_use(s, "kq_backend_sync");
+    if (st) return st;
     cudaError_t e = cudaStreamSynchronize(s->cur);
     if (e != cudaSuccess) return kq__cuda_fail(e, "kq_backend_sync");
     kq_cuda_err err;
@@ -75,7 +93,11 @@ static void *cuda_stream(const kq_backend *b) { return (void *)state(b)->cur; }
 
 static kq_status cuda_alloc(kq_backend *b, size_t bytes, void **out)
 {
-    cudaSetDevice(state(b)->device);
+    kq_status st = kq__cuda_use(state(b), "kq_alloc");
+    if (st) {
+        *out = NULL;
+        return st;
+    }
     /* More than the card has cannot succeed: say so without asking (a
      * failed cudaMalloc also shows as an error under compute-sanitizer). */
     size_t free_b = 0, total_b = 0;
@@ -96,15 +118,16 @@ static kq_status cuda_alloc(kq_backend *b, size_t bytes, void **out)
 
 static void cuda_free(kq_backend *b, void *p)
 {
-    cudaSetDevice(state(b)->device);
-    cudaFree(p);
+    kq__cuda_use_quiet(state(b));
+    if (cudaFree(p) != cudaSuccess) cudaGetLastError(); /* nothing to report it to */
 }
 
 static kq_status copy(kq_backend *b, void *dst, const void *src, size_t bytes,
                       enum cudaMemcpyKind kind, const char *fn)
 {
     cuda_state *s = state(b);
-    cudaSetDevice(s->device);
+    kq_status st = kq__cuda_use(s, fn);
+    if (st) return st;
     cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, s->cur);
     if (e == cudaSuccess) e = cudaStreamSynchronize(s->cur);
     return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
@@ -127,10 +150,19 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
 {
     cuda_state *s = state(b);
     const cuda_weights *w = l->impl;
-    cudaSetDevice(s->device);
-    kq_cuda_dense_args a = {w->table, w->n_parts,  w->n_blocks, l->n_rows,       l->n_cols,
-                            x,        y,           m,           swiglu,          w->uniform_type,
-                            s->scratch, 0,  NULL,        NULL,            NULL};
+    kq_status st = kq__cuda_use(s, fn);
+    if (st) return st;
+    kq_cuda_dense_args a = {0};
+    a.parts = w->table;
+    a.n_parts = w->n_parts;
+    a.n_blocks = w->n_blocks;
+    a.n_rows = l->n_rows;
+    a.n_cols = l->n_cols;
+    a.x = x;
+    a.y = y;
+    a.m = m;
+    a.swiglu = swiglu;
+    a.uniform_type = w->uniform_type;
     pthread_mutex_lock(&s->launch_lock);
     a.scratch = s->scratch;
     a.stream_ok = !s->host_weights && w->rows16;
@@ -139,6 +171,7 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
     a.gcfg = &s->gemm;
     cudaError_t e = kq__cuda_dense(&a, s->cur);
     pthread_mutex_unlock(&s->launch_lock);
+    if (e == cudaSuccess && a.kernel && kq__profile_enabled()) kq__profile_kernel(a.kernel);
     return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
 }
 
@@ -167,7 +200,8 @@ static kq_status experts(kq_backend *b, const kq_experts *g, const kq_experts *u
                          const int32_t *ids, int64_t m, int64_t top_k, float *y, const char *fn)
 {
     cuda_state *s = state(b);
-    cudaSetDevice(s->device);
+    kq_status st = kq__cuda_use(s, fn);
+    if (st) return st;
     kq_cuda_experts_args a = {0};
     a.w = expert_mat(g);
     if (up) a.up = expert_mat(up);
@@ -190,6 +224,7 @@ static kq_status experts(kq_backend *b, const kq_experts *g, const kq_experts *u
     a.scratch = s->scratch;
     cudaError_t e = kq__cuda_experts(&a, s->cur);
     pthread_mutex_unlock(&s->launch_lock);
+    if (e == cudaSuccess && a.kernel && kq__profile_enabled()) kq__profile_kernel(a.kernel);
     return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
 }
 

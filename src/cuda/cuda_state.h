@@ -60,5 +60,9 @@ kq_status kq__cuda_scratch_reserve(cuda_state *s, int64_t n_cols);
 
 /* A failed runtime call as a status and message: "<what>: <cuda error>". */
 kq_status kq__cuda_fail(cudaError_t e, const char *what);
+/* Makes the backend's device current for this thread: an error status
+ * naming fn if that fails; the quiet form is for calls that cannot report. */
+kq_status kq__cuda_use(const cuda_state *s, const char *fn);
+void kq__cuda_use_quiet(const cuda_state *s);
 
 #endif

@@ -95,7 +95,11 @@ static kq_status map_host(cuda_state *s, const uint8_t *p, size_t n, const uint8
         uintptr_t base = (uintptr_t)p & ~(uintptr_t)(page - 1);
         size_t len = round_up((uintptr_t)p + n - base, (size_t)page);
         int ro = 0;
-        cudaDeviceGetAttribute(&ro, cudaDevAttrHostRegisterReadOnlySupported, s->device);
+        if (cudaDeviceGetAttribute(&ro, cudaDevAttrHostRegisterReadOnlySupported, s->device) !=
+            cudaSuccess) {
+            ro = 0; /* unknown: register read-write, or copy below */
+            cudaGetLastError();
+        }
         unsigned flags = cudaHostRegisterMapped | (ro ? cudaHostRegisterReadOnly : 0);
         /* Tensors do not overlap, so another object's registered pages can
          * only share our first or last page: look before registering. */
@@ -186,17 +190,12 @@ static int is_quant(int type)
     return type != KQ_TYPE_F32 && type != KQ_TYPE_F16 && type != KQ_TYPE_BF16;
 }
 
-/* The weight types this backend has kernels for: the float types and the
- * quantized types listed here. Anything
- * else is refused at load, so no kernel ever meets a type it cannot decode. */
+/* The weight types this backend has kernels for (kq__cuda_type_supported:
+ * the float types and formats/type_list.h). Anything else is refused at
+ * load, so no kernel ever meets a type it cannot decode. */
 static kq_status check_type(int type, const char *what)
 {
-    if (type == KQ_TYPE_F32 || type == KQ_TYPE_F16 || type == KQ_TYPE_BF16) return KQ_OK;
-    switch (type) {
-    case KQ_TYPE_Q4_0: case KQ_TYPE_Q8_0: case KQ_TYPE_Q4_K: case KQ_TYPE_Q5_K: case KQ_TYPE_Q6_K:
-        return KQ_OK;
-    default: break;
-    }
+    if (kq__cuda_type_supported(type)) return KQ_OK;
     const char *name = kq_type_name(type);
     return kq__fail(KQ_ERR_UNSUPPORTED, "loading %s on cuda: weight type %s (%d) has no CUDA kernels",
                     what, name ? name : "unknown", type);
@@ -240,7 +239,8 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
         kq_status ts = check_type(l->parts[i].type, "a linear");
         if (ts) return ts;
     }
-    cudaSetDevice(s->device);
+    kq_status us = kq__cuda_use(s, "loading a linear on cuda");
+    if (us) return us;
     int n = l->n_parts;
     cuda_weights *w = weights_new(s->host_weights ? n : 0);
     kq_cuda_part *table = calloc((size_t)n, sizeof *table);
@@ -324,7 +324,7 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
 
 void kq__cuda_linear_release(kq_backend *b, kq_linear *l)
 {
-    cudaSetDevice(((cuda_state *)b->impl)->device);
+    kq__cuda_use_quiet(b->impl);
     weights_free(l->impl);
     l->impl = NULL;
 }
@@ -333,8 +333,8 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
 {
     cuda_state *s = b->impl;
     kq_status ts = check_type(e->w.type, "experts");
+    if (ts == KQ_OK) ts = kq__cuda_use(s, "loading experts on cuda");
     if (ts) return ts;
-    cudaSetDevice(s->device);
     cuda_weights *w = weights_new(s->host_weights ? 1 : 0);
     if (!w) return kq__fail(KQ_ERR_NO_MEMORY, "loading experts on cuda: out of memory");
     w->uniform_type = e->w.type;
@@ -372,7 +372,7 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
 
 void kq__cuda_experts_release(kq_backend *b, kq_experts *e)
 {
-    cudaSetDevice(((cuda_state *)b->impl)->device);
+    kq__cuda_use_quiet(b->impl);
     weights_free(e->impl);
     e->impl = NULL;
 }

@@ -56,6 +56,7 @@ typedef struct kq_cuda_dense_args {
     const struct kq_cuda_part *host_parts;
     const struct kq_cuda_gemm_w *gemm;
     struct kq_cuda_gemm_cfg *gcfg;
+    const char *kernel;        /* out: the kernel family that ran (KQ_PROFILE) */
 } kq_cuda_dense_args;
 
 typedef struct kq_cuda_expert_mat {
@@ -77,6 +78,7 @@ typedef struct kq_cuda_experts_args {
     void *scratch;             /* as for dense */
     const struct kq_cuda_gemm_w *gw, *gup; /* GEMM descriptors of w and up, or NULL */
     struct kq_cuda_gemm_cfg *gcfg;
+    const char *kernel;        /* out: the kernel family that ran (KQ_PROFILE) */
 } kq_cuda_experts_args;
 
 /* ---- tensor-core GEMM for m > 16 (qgemm.cu, qgemm_sm90.cu, qgemm_sm80.cu) */
@@ -114,8 +116,8 @@ cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const uint8_t *d
                                    int64_t expert_bytes, kq_cuda_gemm_w *out);
 
 /* Take the call (return 1, *err set) or leave it to the other kernels (0). */
-int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
-int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t s, cudaError_t *err);
+int kq__cuda_gemm_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+int kq__cuda_gemm_experts(kq_cuda_experts_args *a, cudaStream_t s, cudaError_t *err);
 
 /* Quant-type weights multiply x quantized to int8 (one scale per 32 values)
  * in a scratch buffer of the backend, KQ_CUDA_XQ_ROWS rows at a time. */
@@ -133,8 +135,8 @@ static inline void kq__cuda_xq_layout(int64_t K, size_t *d_off, size_t *s_off)
 }
 
 /* Queue the kernels on `s`; return the launch's error (cudaSuccess if none). */
-cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t s);
-cudaError_t kq__cuda_experts(const kq_cuda_experts_args *a, cudaStream_t s);
+cudaError_t kq__cuda_dense(kq_cuda_dense_args *a, cudaStream_t s);
+cudaError_t kq__cuda_experts(kq_cuda_experts_args *a, cudaStream_t s);
 
 /* Rows [0, rows) of x (row stride K) to int8 in the scratch's layout. */
 cudaError_t kq__cuda_quantize_rows(const float *x, int64_t rows, int64_t K, void *scratch,
@@ -145,7 +147,11 @@ cudaError_t kq__cuda_quantize_rows(const float *x, int64_t rows, int64_t K, void
  * stream_dense returns 0 when the call is not theirs (types, alignment, m),
  * else queues it and sets *err. */
 cudaError_t kq__cuda_stream_init(void);
-int kq__cuda_stream_dense(const kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+
+/* 1 when the CUDA kernels decode weights of `type` (the float types and
+ * every type of formats/type_list.h); the backend refuses others at load. */
+int kq__cuda_type_supported(int type);
 
 #ifdef __cplusplus
 }

@@ -263,12 +263,12 @@ __device__ __forceinline__ void rows(int t0, const uint8_t *r0, int t1, const ui
     } else {
         if (vec && t0 == t1) {
             switch (t0) {
-            case T_Q4_K: rows_fast<T_Q4_K, M>(r0, r1, K, x, xs, mh, acc); return;
-            case T_Q5_K: rows_fast<T_Q5_K, M>(r0, r1, K, x, xs, mh, acc); return;
-            case T_Q6_K: rows_fast<T_Q6_K, M>(r0, r1, K, x, xs, mh, acc); return;
-            case T_Q4_0: rows_fast<T_Q4_0, M>(r0, r1, K, x, xs, mh, acc); return;
-            case T_Q8_0: rows_fast<T_Q8_0, M>(r0, r1, K, x, xs, mh, acc); return;
-            default: break;
+#define KQ_CUDA_FAST_CASE(ID, name, BLOCK, elems, act) \
+    case ID: rows_fast<ID, M>(r0, r1, K, x, xs, mh, acc); return;
+                KQ_QUANT_TYPES(KQ_CUDA_FAST_CASE)
+#undef KQ_CUDA_FAST_CASE
+            case T_F32: case T_F16: case T_BF16: break;  // one element at a time
+            default: __trap();  // the backend loads no other type
             }
         }
         rows_simple<M>(t0, r0, t1, r1, K, x, xs, mh, acc);
@@ -534,17 +534,30 @@ cudaError_t launch_dense_q8(const kq_cuda_dense_args *a, unsigned gx, cudaStream
     return cudaSuccess;
 }
 
+// A quantized type of the type list (int8-x kernels), as opposed to the
+// float types and -1 (parts of several types).
+bool is_quant_type(int type)
+{
+    switch (type) {
+#define KQ_CUDA_QUANT_CASE(ID, name, BLOCK, elems, act) case ID:
+        KQ_QUANT_TYPES(KQ_CUDA_QUANT_CASE)
+#undef KQ_CUDA_QUANT_CASE
+        return true;
+    default: return false;
+    }
+}
+
 template <int M>
 cudaError_t launch_dense(const kq_cuda_dense_args *a, int type, bool vec, unsigned gx,
                          cudaStream_t s)
 {
     if (vec && a->scratch) switch (type) {
-        case T_Q4_K: return launch_dense_q8<M, T_Q4_K>(a, gx, s);
-        case T_Q5_K: return launch_dense_q8<M, T_Q5_K>(a, gx, s);
-        case T_Q6_K: return launch_dense_q8<M, T_Q6_K>(a, gx, s);
-        case T_Q4_0: return launch_dense_q8<M, T_Q4_0>(a, gx, s);
-        case T_Q8_0: return launch_dense_q8<M, T_Q8_0>(a, gx, s);
-        default: break;
+#define KQ_CUDA_DENSE_CASE(ID, name, BLOCK, elems, act) \
+    case ID: return launch_dense_q8<M, ID>(a, gx, s);
+            KQ_QUANT_TYPES(KQ_CUDA_DENSE_CASE)
+#undef KQ_CUDA_DENSE_CASE
+        case -1: case T_F32: case T_F16: case T_BF16: break;  // float x
+        default: return cudaErrorNotSupported;  // refused at load: cannot happen
         }
     return launch_dense_any<M>(a, vec, gx, s);
 }
@@ -601,7 +614,13 @@ extern "C" cudaError_t kq__cuda_quantize_rows(const float *x, int64_t rows, int6
     return quantize(x, K, 0, 1, 0, rows, K, scratch_xq(scratch, K), s);
 }
 
-extern "C" cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t s)
+extern "C" int kq__cuda_type_supported(int type)
+{
+    using namespace kqc;
+    return type == T_F32 || type == T_F16 || type == T_BF16 || is_quant_type(type);
+}
+
+extern "C" cudaError_t kq__cuda_dense(kq_cuda_dense_args *a, cudaStream_t s)
 {
     using namespace kqc;
     // The fast paths load x 16 bytes at a time: base and row stride must
@@ -614,6 +633,10 @@ extern "C" cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t 
     unsigned gx = a->swiglu ? (unsigned)((a->n_rows / 2 + KQ_CUDA_SWIGLU_PER_BLOCK - 1) /
                                          KQ_CUDA_SWIGLU_PER_BLOCK)
                             : (unsigned)a->n_blocks;
+    bool q8 = vec && a->scratch && is_quant_type(t);
+    a->kernel = a->m == 1 ? (q8 ? "matvec int8 m=1" : "matvec float m=1")
+                : a->m <= 8 ? (q8 ? "matvec int8 m<=8" : "matvec float m<=8")
+                            : (q8 ? "matvec int8 m=16" : "matvec float m=16");
     if (a->m == 1) return launch_dense<1>(a, t, vec, gx, s);
     if (a->m <= 4) {
         // One quant type and aligned x (SwiGLU, q4_0, q8_0, q6_K rows the
@@ -621,15 +644,14 @@ extern "C" cudaError_t kq__cuda_dense(const kq_cuda_dense_args *a, cudaStream_t 
         // rather than float x, which cost 8 FMAs per weight per row (SwiGLU
         // q4_K 28672x4096 at m = 4 took 131 us on float x, more than m = 8's
         // 94 us on int8 x).
-        bool q8 = t == T_Q4_K || t == T_Q5_K || t == T_Q6_K || t == T_Q4_0 || t == T_Q8_0;
-        if (vec && a->scratch && q8) return launch_dense<8>(a, t, vec, gx, s);
+        if (q8) return launch_dense<8>(a, t, vec, gx, s);
         return a->m == 2 ? launch_dense_any<2>(a, vec, gx, s) : launch_dense_any<4>(a, vec, gx, s);
     }
     if (a->m <= 8) return launch_dense<8>(a, t, vec, gx, s);
     return launch_dense<16>(a, t, vec, gx, s);
 }
 
-extern "C" cudaError_t kq__cuda_experts(const kq_cuda_experts_args *a, cudaStream_t s)
+extern "C" cudaError_t kq__cuda_experts(kq_cuda_experts_args *a, cudaStream_t s)
 {
     using namespace kqc;
     cudaError_t ge;
@@ -640,12 +662,13 @@ extern "C" cudaError_t kq__cuda_experts(const kq_cuda_experts_args *a, cudaStrea
                     a->top_k <= KQ_CUDA_XQ_ROWS
                 ? a->w.type
                 : kAny;
+    a->kernel = t == kAny ? "matvec float experts" : "matvec int8 experts";
     switch (t) {
-    case T_Q4_K: return launch_experts<T_Q4_K>(*a, vec, s);
-    case T_Q5_K: return launch_experts<T_Q5_K>(*a, vec, s);
-    case T_Q6_K: return launch_experts<T_Q6_K>(*a, vec, s);
-    case T_Q4_0: return launch_experts<T_Q4_0>(*a, vec, s);
-    case T_Q8_0: return launch_experts<T_Q8_0>(*a, vec, s);
-    default: return launch_experts<kAny>(*a, vec, s);
+#define KQ_CUDA_EXPERTS_CASE(ID, name, BLOCK, elems, act) \
+    case ID: return launch_experts<ID>(*a, vec, s);
+        KQ_QUANT_TYPES(KQ_CUDA_EXPERTS_CASE)
+#undef KQ_CUDA_EXPERTS_CASE
+    case kAny: case T_F32: case T_F16: case T_BF16: return launch_experts<kAny>(*a, vec, s);
+    default: return cudaErrorNotSupported;  // refused at load: cannot happen
     }
 }

@@ -213,12 +213,25 @@ struct GroupSize {
 GroupSize group_size(int type)
 {
     switch (type) {
-    case T_Q4_0: return {Group<T_Q4_0>::kBytes, Group<T_Q4_0>::kPitch};
-    case T_Q8_0: return {Group<T_Q8_0>::kBytes, Group<T_Q8_0>::kPitch};
-    case T_Q4_K: return {Group<T_Q4_K>::kBytes, Group<T_Q4_K>::kPitch};
-    case T_Q5_K: return {Group<T_Q5_K>::kBytes, Group<T_Q5_K>::kPitch};
-    case T_Q6_K: return {Group<T_Q6_K>::kBytes, Group<T_Q6_K>::kPitch};
-    default: return {0, 0};
+#define KQ_CUDA_GROUP_CASE(ID, name, BLOCK, elems, act) \
+    case ID: return {Group<ID>::kBytes, Group<ID>::kPitch};
+        KQ_QUANT_TYPES(KQ_CUDA_GROUP_CASE)
+#undef KQ_CUDA_GROUP_CASE
+    default: return {0, 0};  // float weights: no GEMM
+    }
+}
+
+// The range check of one type (bsize: its block bytes).
+using RangeFn = void (*)(const uint8_t *, int64_t, int64_t, int64_t, int64_t, int64_t, int,
+                         unsigned *);
+RangeFn range_fn(int type, int &bsize)
+{
+    switch (type) {
+#define KQ_CUDA_RANGE_CASE(ID, name, BLOCK, elems, act) \
+    case ID: bsize = TypeInfo<ID>::kBytes; return range_kernel<ID>;
+        KQ_QUANT_TYPES(KQ_CUDA_RANGE_CASE)
+#undef KQ_CUDA_RANGE_CASE
+    default: bsize = 0; return nullptr;
     }
 }
 
@@ -226,7 +239,7 @@ GroupSize group_size(int type)
 // TMA map (rows of 16-byte multiples), else they run on mma.sync.
 bool use_sm90(const kq_cuda_gemm_cfg *cfg)
 {
-    return cfg->kernel == 0 && cfg->sm >= 90 && gemm_sm90_built();
+    return cfg->kernel == 0 && gemm_sm90_built(cfg->sm);
 }
 
 // The scratch of one call: x_inv, pair_of, bucket arrays, then the fp16 rows
@@ -337,9 +350,12 @@ int crossover(int type, bool sm90, bool experts)
     return type == T_Q8_0 ? 32 : 48;
 }
 
-cudaError_t launch(const GemmParams &p, bool sm90, int bn, dim3 grid, cudaStream_t s)
+cudaError_t launch(const GemmParams &p, bool sm90, int bn, dim3 grid, cudaStream_t s,
+                   const char **name)
 {
-    return sm90 ? gemm_sm90_launch(p, bn, grid, s) : gemm_sm80_launch(p, bn, grid, s);
+    if (sm90) return gemm_sm90_launch(p, bn, grid, s, name);
+    *name = "mma.sync";
+    return gemm_sm80_launch(p, bn, grid, s);
 }
 
 }  // namespace
@@ -367,18 +383,14 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
     unsigned *dmax = reinterpret_cast<unsigned *>(static_cast<uint8_t *>(cfg->scratch) +
                                                   KQ_CUDA_GEMM_SCRATCH - 1024);
     if ((e = cudaMemset(dmax, 0, 4)) != cudaSuccess) return e;
-    int bsize = type == T_Q4_0 ? 18 : (type == T_Q8_0 ? 34 : gb);
+    int bsize = 0;
+    RangeFn range = range_fn(type, bsize);
+    if (!range) return cudaErrorNotSupported;  // group_size took it: cannot happen
     int64_t bpr = row_size / bsize;
     int64_t blocks = n_exp * rows * bpr;
     unsigned grid = (unsigned)((blocks + 255) / 256 < 4096 ? (blocks + 255) / 256 : 4096);
     if (grid == 0) grid = 1;
-    switch (type) {
-    case T_Q4_0: range_kernel<T_Q4_0><<<grid, 256>>>(data, rows, row_size, n_exp, expert_bytes, bpr, bsize, dmax); break;
-    case T_Q8_0: range_kernel<T_Q8_0><<<grid, 256>>>(data, rows, row_size, n_exp, expert_bytes, bpr, bsize, dmax); break;
-    case T_Q4_K: range_kernel<T_Q4_K><<<grid, 256>>>(data, rows, row_size, n_exp, expert_bytes, bpr, bsize, dmax); break;
-    case T_Q5_K: range_kernel<T_Q5_K><<<grid, 256>>>(data, rows, row_size, n_exp, expert_bytes, bpr, bsize, dmax); break;
-    default: range_kernel<T_Q6_K><<<grid, 256>>>(data, rows, row_size, n_exp, expert_bytes, bpr, bsize, dmax); break;
-    }
+    range<<<grid, 256>>>(data, rows, row_size, n_exp, expert_bytes, bpr, bsize, dmax);
     unsigned bits = 0;
     if ((e = cudaGetLastError()) != cudaSuccess ||
         (e = cudaMemcpy(&bits, dmax, 4, cudaMemcpyDeviceToHost)) != cudaSuccess)
@@ -421,7 +433,7 @@ static bool gemm_wanted(const kq_cuda_gemm_cfg *cfg, int type, bool tma, bool ex
     return m >= min_m;
 }
 
-extern "C" int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
+extern "C" int kq__cuda_gemm_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
 {
     const kq_cuda_gemm_cfg *cfg = a->gcfg;
     if (!a->gemm || !a->host_parts || a->n_parts > kGemmSrcs) return 0;
@@ -492,13 +504,13 @@ extern "C" int kq__cuda_gemm_dense(const kq_cuda_dense_args *a, cudaStream_t s, 
         if (p.split > 1 &&
             (e = cudaMemsetAsync(p.y, 0, (size_t)(mc * p.ldy) * sizeof(float), s)) != cudaSuccess)
             break;
-        e = launch(p, sm90, bn, dim3(gx, gy, (unsigned)p.split), s);
+        e = launch(p, sm90, bn, dim3(gx, gy, (unsigned)p.split), s, &a->kernel);
     }
     *err = e;
     return 1;
 }
 
-extern "C" int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t s,
+extern "C" int kq__cuda_gemm_experts(kq_cuda_experts_args *a, cudaStream_t s,
                                      cudaError_t *err)
 {
     const kq_cuda_gemm_cfg *cfg = a->gcfg;
@@ -557,7 +569,7 @@ extern "C" int kq__cuda_gemm_experts(const kq_cuda_experts_args *a, cudaStream_t
                                                            sc.x_inv);
         if ((e = cudaGetLastError()) != cudaSuccess) break;
         int64_t tiles = (np + bn - 1) / bn + (np < a->n_experts ? np : a->n_experts);
-        e = launch(p, sm90, bn, dim3(gx, (unsigned)tiles), s);
+        e = launch(p, sm90, bn, dim3(gx, (unsigned)tiles), s, &a->kernel);
     }
     *err = e;
     return 1;

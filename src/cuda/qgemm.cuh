@@ -111,9 +111,12 @@ __device__ __forceinline__ float *out_row(const GemmParams &p, int64_t xrow)
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
 
 // Launchers (one per kernel family); bn is 64 or 128.
-cudaError_t gemm_sm90_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s);
+// *name: the kernel that ran (KQ_PROFILE).
+cudaError_t gemm_sm90_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s,
+                             const char **name);
 cudaError_t gemm_sm90_init(void);
-bool gemm_sm90_built(void);
+// The wgmma kernel runs on this card (sm: 10 * major + minor).
+bool gemm_sm90_built(int sm);
 cudaError_t gemm_sm80_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s);
 cudaError_t gemm_sm80_init(void);
 

@@ -37,12 +37,29 @@ namespace kqc {
 // groups (210 bytes) start 2 * g mod 16 bytes past one, so their box starts
 // at the boundary below and covers 240 bytes; the group sits (g * 210) % 16
 // bytes into its shared row.
-template <int T> struct Group;
-template <> struct Group<T_Q4_0> { static constexpr int kBytes = 144, kPitch = 144; };
-template <> struct Group<T_Q8_0> { static constexpr int kBytes = 272, kPitch = 272; };
-template <> struct Group<T_Q4_K> { static constexpr int kBytes = 144, kPitch = 144; };
-template <> struct Group<T_Q5_K> { static constexpr int kBytes = 176, kPitch = 176; };
-template <> struct Group<T_Q6_K> { static constexpr int kBytes = 210, kPitch = 240; };
+// Every type's group follows from its block (TypeInfo). A group that is
+// not a 16-byte multiple starts up to 16 - gcd(bytes, 16) bytes past a
+// boundary, so its row must hold that much more. The row is then padded
+// to 16 mod 32 bytes: a warp's 8 rows (g) x 4 lanes (t) read 16 bytes per
+// row, and rows whose word offsets differ by 4 mod 8 banks fill all 32
+// banks once (Q3_K's 128-byte rows had all eight rows on the same banks
+// and ran at half of Q4_K's rate; this is also why Q6_K's row is 240).
+constexpr int gcd16(int b) { return (b & 15) == 0 ? 16 : (b & 7) == 0 ? 8 : (b & 3) == 0 ? 4 : (b & 1) == 0 ? 2 : 1; }
+constexpr int group_pitch(int bytes)
+{
+    int need = (bytes + ((bytes & 15) ? 16 - gcd16(bytes) : 0) + 15) / 16 * 16;
+    return need % 32 == 0 ? need + 16 : need;
+}
+template <int T> struct Group {
+    static constexpr int kBytes = TypeInfo<T>::kBytes * (256 / TypeInfo<T>::kElems);
+    static constexpr int kPitch = group_pitch(kBytes);
+};
+static_assert(Group<T_Q4_0>::kPitch == 144 && Group<T_Q8_0>::kPitch == 272 &&
+                  Group<T_Q4_K>::kPitch == 144 && Group<T_Q5_K>::kPitch == 176 &&
+                  Group<T_Q6_K>::kPitch == 240 && Group<T_Q2_K>::kPitch == 112 &&
+                  Group<T_Q3_K>::kPitch == 144 && Group<T_MXFP4>::kPitch == 144 &&
+                  Group<T_Q5_1>::kPitch == 208,
+              "group rows");
 
 __device__ __forceinline__ uint32_t lds16(const uint8_t *p)
 {
@@ -208,6 +225,165 @@ template <> struct Frag<T_Q6_K> {
     }
 };
 
+// The 32-value types beside Q4_0 and Q8_0 (Leg<T>, decode.cuh): block j
+// at B j, step s = half s % 2 of block s / 2, in Q4_0's nibble order. Grid
+// types look up int8 values (lut16) and go through Q8_0's byte trick.
+// MXFP4's 17-byte blocks put fields at odd addresses: read bytewise.
+template <int T> struct Frag32 {
+    using L = Leg<T>;
+    static constexpr int kB = TypeInfo<T>::kBytes;
+    __device__ static uint32_t ld2(const uint8_t *p)
+    {
+        if constexpr (T == T_MXFP4)
+            return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+        else
+            return lds16(p);
+    }
+    __device__ static Gs prep(const uint8_t *, float wf) { return {__half2{}, wf}; }
+    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
+    {
+        const uint8_t *b = g + kB * j;
+        float d = T == T_MXFP4 ? e8m0_half(b[0]) : h2f(lds16(b));
+        d = valid ? d * gs.wf : 0.f;
+        float add = L::kMin ? (valid ? h2f(lds16(b + 2)) * gs.wf : 0.f) : -(float)L::kOff * d;
+        return {h2const(d), h2const(add)};
+    }
+    __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
+                                uint32_t &hi)
+    {
+        const uint8_t *b = g + kB * (s >> 1);
+        const int h = s & 1;
+        uint32_t a = ld2(b + L::kQs + 2 * t), bb = ld2(b + L::kQs + 2 * t + 8);
+        a = (h ? (a >> 4) : a) & 0x0F0Fu;
+        bb = (h ? (bb >> 4) : bb) & 0x0F0Fu;
+        if constexpr (L::kQh != 0) {  // bits 16 h + 2 t, + 1 (a) and + 8, + 9 (bb) of qh
+            uint32_t qh = lds16(b + L::kQh + 2 * h);
+            uint32_t x = qh >> (2 * t), y = qh >> (2 * t + 8);
+            a |= ((x & 1u) << 4) | ((x & 2u) << 11);
+            bb |= ((y & 1u) << 4) | ((y & 2u) << 11);
+        }
+        if constexpr (L::kLut != 0) {
+            uint32_t v = lut16(a | (bb << 16), L::kLut == 1 ? iq4nl_lut() : mxfp4_lut()) ^ 0x80808080u;
+            __half2 k = h2const(1152.f);
+            lo = h2u(__hmul2(__hsub2(u2h(bytes_to_h2(v)), k), c.mul));
+            hi = h2u(__hmul2(__hsub2(u2h(bytes_to_h2(v >> 16)), k), c.mul));
+        } else {
+            __half2 k = h2const(1024.f);
+            lo = h2u(__hfma2(__hsub2(u2h(bytes_to_h2(a)), k), c.mul, c.add));
+            hi = h2u(__hfma2(__hsub2(u2h(bytes_to_h2(bb)), k), c.mul, c.add));
+        }
+    }
+};
+template <> struct Frag<T_Q4_1> : Frag32<T_Q4_1> {};
+template <> struct Frag<T_Q5_0> : Frag32<T_Q5_0> {};
+template <> struct Frag<T_Q5_1> : Frag32<T_Q5_1> {};
+template <> struct Frag<T_IQ4_NL> : Frag32<T_IQ4_NL> {};
+template <> struct Frag<T_MXFP4> : Frag32<T_MXFP4> {};
+
+// Q2_K and Q3_K: sub-blocks of 16 values, one per K step; scale() returns
+// the pair for steps 2j (low halves) and 2j + 1 (high halves). Step s's
+// values sit in half n = s / 8, 2-bit field (s % 8) / 2, bytes
+// 16 (s % 2) + 2t (, + 8) of that half's 32 qs bytes.
+template <> struct Frag<T_Q2_K> {
+    __device__ static Gs prep(const uint8_t *g, float wf)
+    {
+        Gs s{};
+        s.dd = __floats2half2_rn(h2f(lds16(g + 80)) * wf, -h2f(lds16(g + 82)) * wf);
+        s.wf = wf;
+        return s;
+    }
+    __device__ static Sc scale(const uint8_t *g, int j, const Gs &gs, bool valid)
+    {
+        uint32_t b = lds16(g + 2 * j);  // scale in the low nibble, min in the high one
+        __half2 sc = __hsub2(u2h(bytes_to_h2(b & 0x0F0Fu)), h2const(1024.f));
+        __half2 mn = __hsub2(u2h(bytes_to_h2((b >> 4) & 0x0F0Fu)), h2const(1024.f));
+        __half2 dd = valid ? gs.dd : __half2{};
+        return {__hmul2(sc, __low2half2(dd)), __hmul2(mn, __high2half2(dd))};
+    }
+    __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
+                                uint32_t &hi)
+    {
+        const uint8_t *q = g + 16 + 32 * (s >> 3) + 16 * (s & 1) + 2 * t;
+        int sh = 2 * ((s & 7) >> 1);
+        uint32_t a = (lds16(q) >> sh) & 0x0303u, b = (lds16(q + 8) >> sh) & 0x0303u;
+        __half2 m = (s & 1) ? __high2half2(c.mul) : __low2half2(c.mul);
+        __half2 ad = (s & 1) ? __high2half2(c.add) : __low2half2(c.add);
+        __half2 k = h2const(1024.f);
+        lo = h2u(__hfma2(__hsub2(u2h(bytes_to_h2(a)), k), m, ad));
+        hi = h2u(__hfma2(__hsub2(u2h(bytes_to_h2(b)), k), m, ad));
+    }
+};
+
+// Q3_K: the 12 scale bytes kept per group (sc_lo, sc_hi, m_lo: bytes 0-3,
+// 4-7, 8-11); value q - 4 with q = 2 low bits + 4 * high bit (hmask[l] bit
+// s / 2, l = 16 (s % 2) + 2t ..).
+template <> struct Frag<T_Q3_K> {
+    __device__ static Gs prep(const uint8_t *g, float wf)
+    {
+        Gs s{};
+        s.dd = h2const(h2f(lds16(g + 108)) * wf);
+        s.wf = wf;
+        s.sc_lo = lds16(g + 96) | (lds16(g + 98) << 16);
+        s.sc_hi = lds16(g + 100) | (lds16(g + 102) << 16);
+        s.m_lo = lds16(g + 104) | (lds16(g + 106) << 16);
+        return s;
+    }
+    __device__ static Sc scale(const uint8_t *, int j, const Gs &gs, bool valid)
+    {
+        // Sub-blocks 2j, 2j + 1: low nibbles of bytes (2j) % 8, + 1 (j < 4)
+        // or their high nibbles; high bits from bytes 8 + 2 (j % 2), + 1,
+        // shifted by 2 (j / 2).
+        uint32_t w = (j & 2) ? gs.sc_hi : gs.sc_lo;
+        uint32_t lo = (w >> (16 * (j & 1))) & 0xFFFFu;
+        lo = (j < 4 ? lo : (lo >> 4)) & 0x0F0Fu;
+        uint32_t hb = ((gs.m_lo >> (16 * (j & 1) + 2 * (j >> 1))) & 0x0303u) << 4;
+        __half2 sc = __hsub2(u2h(bytes_to_h2(lo | hb)), h2const(1056.f));  // code - 32
+        return {__hmul2(sc, valid ? gs.dd : __half2{}), __half2{}};
+    }
+    __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
+                                uint32_t &hi)
+    {
+        int l = 16 * (s & 1) + 2 * t, sh = 2 * ((s & 7) >> 1), hb = s >> 1;
+        const uint8_t *q = g + 32 + 32 * (s >> 3) + l;
+        uint32_t a = ((lds16(q) >> sh) & 0x0303u) | (((lds16(g + l) >> hb) & 0x0101u) << 2);
+        uint32_t b = ((lds16(q + 8) >> sh) & 0x0303u) | (((lds16(g + l + 8) >> hb) & 0x0101u) << 2);
+        __half2 m = (s & 1) ? __high2half2(c.mul) : __low2half2(c.mul);
+        __half2 k = h2const(1028.f);
+        lo = h2u(__hmul2(__hsub2(u2h(bytes_to_h2(a)), k), m));
+        hi = h2u(__hmul2(__hsub2(u2h(bytes_to_h2(b)), k), m));
+    }
+};
+
+// IQ4_XS: sub-block j's 6-bit scale (ls - 32) d; its 32 values are IQ4_NL
+// grid nibbles of qs[16 j ..] in Q4_0 order.
+template <> struct Frag<T_IQ4_XS> {
+    __device__ static Gs prep(const uint8_t *g, float wf)
+    {
+        Gs s{};
+        s.wf = h2f(lds16(g)) * wf;  // d wf, kept in float: the scales multiply it
+        s.sc_lo = lds16(g + 2);
+        s.sc_hi = lds16(g + 4) | (lds16(g + 6) << 16);
+        return s;
+    }
+    __device__ static Sc scale(const uint8_t *, int j, const Gs &gs, bool valid)
+    {
+        int ls = (int)((gs.sc_hi >> (4 * j)) & 0xF) | (int)(((gs.sc_lo >> (2 * j)) & 3) << 4);
+        return {h2const(valid ? gs.wf * (float)(ls - 32) : 0.f), __half2{}};
+    }
+    __device__ static void step(const uint8_t *g, int s, int t, const Sc &c, uint32_t &lo,
+                                uint32_t &hi)
+    {
+        const uint8_t *q = g + 8 + 16 * (s >> 1) + 2 * t;
+        int h = s & 1;
+        uint32_t a = lds16(q), b = lds16(q + 8);
+        uint32_t idx = ((h ? (a >> 4) : a) & 0x0F0Fu) | (((h ? (b >> 4) : b) & 0x0F0Fu) << 16);
+        uint32_t v = lut16(idx, iq4nl_lut()) ^ 0x80808080u;
+        __half2 k = h2const(1152.f);
+        lo = h2u(__hmul2(__hsub2(u2h(bytes_to_h2(v)), k), c.mul));
+        hi = h2u(__hmul2(__hsub2(u2h(bytes_to_h2(v >> 16)), k), c.mul));
+    }
+};
+
 // The largest |w| a block of type T can decode to, from its scale fields
 // (global memory): for the load-time range check.
 template <int T> __device__ float block_bound(const uint8_t *b);
@@ -233,6 +409,43 @@ template <> __device__ inline float block_bound<T_Q6_K>(const uint8_t *b)
 {
     // d is the block's last two bytes: a 32-bit read would pass its end.
     return fabsf(h2f(__ldg(reinterpret_cast<const unsigned short *>(b + 208)))) * 128.f * 32.f;
+}
+
+template <> __device__ inline float block_bound<T_Q4_1>(const uint8_t *b)
+{
+    uint32_t dm = ld_u16x2(b);
+    return 15.f * fabsf(h2f(dm)) + fabsf(h2f(dm >> 16));
+}
+template <> __device__ inline float block_bound<T_Q5_0>(const uint8_t *b)
+{
+    return fabsf(h2f(__ldg(reinterpret_cast<const unsigned short *>(b)))) * 16.f;
+}
+template <> __device__ inline float block_bound<T_Q5_1>(const uint8_t *b)
+{
+    uint32_t dm = ld_u16x2(b);
+    return 31.f * fabsf(h2f(dm)) + fabsf(h2f(dm >> 16));
+}
+template <> __device__ inline float block_bound<T_IQ4_NL>(const uint8_t *b)
+{
+    return fabsf(h2f(__ldg(reinterpret_cast<const unsigned short *>(b)))) * 127.f;
+}
+template <> __device__ inline float block_bound<T_MXFP4>(const uint8_t *b)
+{
+    return e8m0_half(__ldg(b)) * 12.f;
+}
+template <> __device__ inline float block_bound<T_Q2_K>(const uint8_t *b)
+{
+    uint32_t dd = ld_u16x2(b + 80);
+    return 15.f * (3.f * fabsf(h2f(dd)) + fabsf(h2f(dd >> 16)));
+}
+template <> __device__ inline float block_bound<T_Q3_K>(const uint8_t *b)
+{
+    // d is the block's last two bytes (as Q6_K's).
+    return fabsf(h2f(__ldg(reinterpret_cast<const unsigned short *>(b + 108)))) * 32.f * 4.f;
+}
+template <> __device__ inline float block_bound<T_IQ4_XS>(const uint8_t *b)
+{
+    return fabsf(h2f(__ldg(reinterpret_cast<const unsigned short *>(b)))) * 32.f * 127.f;
 }
 
 }  // namespace kqc

@@ -127,11 +127,11 @@ __global__ void __launch_bounds__(256) qgemm_sm80(const GemmParams p)
         const uint8_t *ga = pa + (int64_t)g * gb, *gbp = pb + (int64_t)g * gb;
         int64_t k0 = 256 * (int64_t)g;
         switch (S.type) {
-        case T_Q4_0: group_body<T_Q4_0>(acc, ga, gbp, t, S.wf, k0, p.K, xg, lane); break;
-        case T_Q8_0: group_body<T_Q8_0>(acc, ga, gbp, t, S.wf, k0, p.K, xg, lane); break;
-        case T_Q4_K: group_body<T_Q4_K>(acc, ga, gbp, t, S.wf, k0, p.K, xg, lane); break;
-        case T_Q5_K: group_body<T_Q5_K>(acc, ga, gbp, t, S.wf, k0, p.K, xg, lane); break;
-        default: group_body<T_Q6_K>(acc, ga, gbp, t, S.wf, k0, p.K, xg, lane); break;
+#define KQ_CUDA_SM80_CASE(ID, name, BLOCK, elems, act) \
+    case ID: group_body<ID>(acc, ga, gbp, t, S.wf, k0, p.K, xg, lane); break;
+            KQ_QUANT_TYPES(KQ_CUDA_SM80_CASE)
+#undef KQ_CUDA_SM80_CASE
+        default: __trap();  // the launcher describes no other type
         }
         __syncthreads();
     }

@@ -43,21 +43,32 @@
 namespace kqc {
 namespace sm90 {
 KQ_SM90_INSTANCE(launch_mixed, -1)
-KQ_SM90_INSTANCE(launch_q4_k, T_Q4_K)
+KQ_SM90_INSTANCE(launch_q4_K, T_Q4_K)
 }  // namespace sm90
 
-bool gemm_sm90_built(void)
+// Only where this binary holds the kernel's sm_90a code and the card is
+// compute capability 9.0 exactly: a newer card would run the build's PTX
+// for an older architecture, in which the kernel body is a trap.
+bool gemm_sm90_built(int sm)
 {
     cudaFuncAttributes fa;
-    return cudaFuncGetAttributes(&fa, sm90::qgemm_sm90<128, -1, sm90::kNC>) == cudaSuccess &&
-           fa.binaryVersion >= 90;
+    if (sm != 90) return false;
+    if (cudaFuncGetAttributes(&fa, sm90::qgemm_sm90<128, -1, sm90::kNC>) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return fa.binaryVersion == 90;
 }
 
 cudaError_t gemm_sm90_init(void)
 {
     using namespace sm90;
-    cudaError_t (*inits[])(void) = {launch_mixed_init, launch_q4_k_init, launch_q5_k_init,
-                                    launch_q6_k_init, launch_q4_0_init, launch_q8_0_init};
+    cudaError_t (*inits[])(void) = {
+        launch_mixed_init,
+#define KQ_SM90_INIT(ID, name, BLOCK, elems, act) launch_##name##_init,
+        KQ_QUANT_TYPES(KQ_SM90_INIT)
+#undef KQ_SM90_INIT
+    };
     for (auto f : inits) {
         cudaError_t e = f();
         if (e != cudaSuccess) return e;
@@ -65,21 +76,22 @@ cudaError_t gemm_sm90_init(void)
     return cudaSuccess;
 }
 
-// The kernel of the launch's one weight type (each decodes only its type, a
-// fifth of the mixed kernel's code), or the mixed one.
-cudaError_t gemm_sm90_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s)
+// The kernel of the launch's one weight type (each decodes only its type),
+// or the mixed one; *name says which ran (KQ_PROFILE).
+cudaError_t gemm_sm90_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s,
+                             const char **name)
 {
     using namespace sm90;
     int t = p.src[0].type;
     for (int i = 1; i < p.n_src; i++)
         if (p.src[i].type != t) t = -1;
     switch (t) {
-    case T_Q4_K: return launch_q4_k(p, bn, grid, s);
-    case T_Q5_K: return launch_q5_k(p, bn, grid, s);
-    case T_Q6_K: return launch_q6_k(p, bn, grid, s);
-    case T_Q4_0: return launch_q4_0(p, bn, grid, s);
-    case T_Q8_0: return launch_q8_0(p, bn, grid, s);
-    default: return launch_mixed(p, bn, grid, s);
+#define KQ_SM90_LAUNCH(ID, name_, BLOCK, elems, act) \
+    case ID: *name = "wgmma"; return launch_##name_(p, bn, grid, s);
+        KQ_QUANT_TYPES(KQ_SM90_LAUNCH)
+#undef KQ_SM90_LAUNCH
+    case -1: *name = "wgmma mixed"; return launch_mixed(p, bn, grid, s);
+    default: return cudaErrorNotSupported;  // the launcher describes no other type
     }
 }
 

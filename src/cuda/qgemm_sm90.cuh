@@ -19,6 +19,12 @@ namespace sm90 {
 
 constexpr int kWStages = 2, kMaxPitch = 272;
 constexpr int kHalfBytes = kHalf90 * kMaxPitch;
+// Every type's shared row fits a stage, and its TMA box (pitch / 2 16-bit
+// elements) the 256 a box dimension may have.
+#define KQ_SM90_PITCH_FITS(ID, name, BLOCK, elems, act) \
+    static_assert(Group<ID>::kPitch <= kMaxPitch, #name ": shared row too wide");
+KQ_QUANT_TYPES(KQ_SM90_PITCH_FITS)
+#undef KQ_SM90_PITCH_FITS
 constexpr int kWStageBytes = 2 * kHalfBytes;
 
 // Consumer warpgroups per block (see qgemm_sm90). Four (one m64 tile each,
@@ -294,21 +300,13 @@ __global__ void __launch_bounds__(128 * (NC + 1), 1)
                                                    xfull, xempty, lane);
         } else {
             switch (S.type) {
-            case T_Q4_0:
-                group_body<T_Q4_0, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
-                break;
-            case T_Q8_0:
-                group_body<T_Q8_0, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
-                break;
-            case T_Q4_K:
-                group_body<T_Q4_K, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
-                break;
-            case T_Q5_K:
-                group_body<T_Q5_K, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
-                break;
-            default:
-                group_body<T_Q6_K, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane);
-                break;
+#define KQ_CUDA_SM90_CASE(ID, name, BLOCK, elems, act)                                            \
+    case ID:                                                                                   \
+        group_body<ID, BN, NT>(acc, rows, t, S.wf, k0, p.K, 4 * gl, xbase, xfull, xempty, lane); \
+        break;
+                KQ_QUANT_TYPES(KQ_CUDA_SM90_CASE)
+#undef KQ_CUDA_SM90_CASE
+            default: __trap();  // the launcher describes no other type
             }
         }
         __syncwarp();
@@ -380,6 +378,10 @@ __global__ void __launch_bounds__(128 * (NC + 1), 1)
             }
         }
     }
+#elif defined(__CUDA_ARCH__)
+    // Built for another architecture (the launcher selects this kernel only
+    // where the binary holds its sm_90a code): never leave y unwritten.
+    __trap();
 #endif
 }
 
@@ -410,11 +412,9 @@ __global__ void __launch_bounds__(128 * (NC + 1), 1)
     cudaError_t NAME##_init(void);
 
 KQ_SM90_DECLARE(launch_mixed)
-KQ_SM90_DECLARE(launch_q4_k)
-KQ_SM90_DECLARE(launch_q5_k)
-KQ_SM90_DECLARE(launch_q6_k)
-KQ_SM90_DECLARE(launch_q4_0)
-KQ_SM90_DECLARE(launch_q8_0)
+#define KQ_SM90_DECLARE_TYPE(ID, name, BLOCK, elems, act) KQ_SM90_DECLARE(launch_##name)
+KQ_QUANT_TYPES(KQ_SM90_DECLARE_TYPE)
+#undef KQ_SM90_DECLARE_TYPE
 
 }  // namespace sm90
 }  // namespace kqc

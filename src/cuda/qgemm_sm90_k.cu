@@ -4,7 +4,7 @@
 
 namespace kqc {
 namespace sm90 {
-KQ_SM90_INSTANCE(launch_q5_k, T_Q5_K)
-KQ_SM90_INSTANCE(launch_q6_k, T_Q6_K)
+KQ_SM90_INSTANCE(launch_q5_K, T_Q5_K)
+KQ_SM90_INSTANCE(launch_q6_K, T_Q6_K)
 }  // namespace sm90
 }  // namespace kqc

@@ -1,6 +1,8 @@
-// Decode (m = 1) and small batches (m = 2..4) for Q4_K, Q5_K and Q6_K rows
-// whose bytes are 16-byte multiples in device memory: the weights stream
-// through shared memory. Other calls stay with matvec.cu.
+// Decode (m = 1) and small batches (m = 2..4) for one quantized type whose
+// rows are 16-byte multiples in device memory and K a multiple of 256: the
+// weights stream through shared memory, 256-value groups at a time (one
+// k-quant block or eight 32-value blocks; stream_types.cuh decodes the
+// types other than Q4_K, Q5_K and Q6_K). Other calls stay with matvec.cu.
 //
 // Strategy: a persistent grid (one full wave: the occupancy calculator's
 // blocks per SM) of 8-warp blocks walks tiles of 8 rows (the part table's
@@ -31,6 +33,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "stream_types.cuh"
 #include "xquant.cuh"
 
 namespace kqc {
@@ -49,13 +52,20 @@ constexpr int64_t kFusedMaxK = 16384;  // m = 1 quantizes x in shared memory up 
 
 static_assert(kThreads / 32 == kTileRows, "one warp per row of a tile");
 
-// Block bytes, and blocks per row per stage: 16 for Q4_K (measured 5-7%
-// faster than 8 on the H200), 8 for the larger blocks, so that the rings
-// and x (kFusedMaxK) stay under the 99 KB a block may have on sm_86/sm_89.
-template <int T> struct Blk;
-template <> struct Blk<T_Q4_K> { static constexpr int kBytes = 144, kChunk = 2 * KQ_STREAM_CHUNK; };
-template <> struct Blk<T_Q5_K> { static constexpr int kBytes = 176, kChunk = KQ_STREAM_CHUNK; };
-template <> struct Blk<T_Q6_K> { static constexpr int kBytes = 210, kChunk = KQ_STREAM_CHUNK; };
+// Bytes of a 256-value group (one k-quant block, or eight 32-value blocks),
+// and groups per row per stage: 16 up to Q4_K's 144 bytes (measured 5-7%
+// faster than 8 on the H200 for Q4_K), 8 for larger groups, so that the
+// rings and x (kFusedMaxK) stay under the 99 KB a block may have on
+// sm_86/sm_89. Stages of 8 groups are 16-byte multiples for every type
+// (group sizes are even), so each chunk's copy starts aligned.
+template <int T> struct Blk {
+    static constexpr int kBytes = TypeInfo<T>::kBytes * (256 / TypeInfo<T>::kElems);
+    static constexpr int kChunk = kBytes <= 144 ? 2 * KQ_STREAM_CHUNK : KQ_STREAM_CHUNK;
+    static_assert(kBytes * KQ_STREAM_CHUNK % 16 == 0, "chunks start 16-byte aligned");
+};
+// Shared memory past the last stage that a lane's funnel-shifted loads may
+// touch (stream_types.cuh: one word past a run).
+constexpr int kSlack = 16;
 
 template <int T> __host__ __device__ constexpr int stage_bytes()
 {
@@ -98,8 +108,12 @@ __device__ __forceinline__ void ld32_shared(const uint8_t *p, uint4 &lo, uint4 &
 }
 
 // A lane's raw sub-block from a weight block b in shared memory (same
-// fields as Wide<T>::load reads from global memory).
-template <int T> __device__ __forceinline__ void load_shared(const uint8_t *b, int lane, RawW &r);
+// fields as Wide<T>::load reads from global memory); types other than
+// Q4_K, Q5_K and Q6_K: stream_types.cuh.
+template <int T> __device__ __forceinline__ void load_shared(const uint8_t *b, int lane, RawW &r)
+{
+    Wide<T>::load_shared(b, lane, r);
+}
 
 template <> __device__ __forceinline__ void load_shared<T_Q4_K>(const uint8_t *b, int lane, RawW &r)
 {
@@ -206,8 +220,11 @@ __device__ __forceinline__ void consume(const uint8_t *row, int nb, int kbase, X
             for (int w = 0; w < 8; w++) dt[w >> 2] = __dp4a((int)q[w], xw[w], dt[w >> 2]);
             if constexpr (T == T_Q6_K)  // two scales, offset 32, no min
                 acc[i] += dx * (c.lo * (float)(dt[0] - 32 * sx.x) + c.hi * (float)(dt[1] - 32 * sx.y));
-            else  // one scale, a min, no offset
+            else if constexpr (T == T_Q4_K || T == T_Q5_K)  // one scale, a min, no offset
                 acc[i] += dx * (c.lo * (float)(dt[0] + dt[1]) - c.mn * (float)(sx.x + sx.y));
+            else  // the general form (WideScale)
+                acc[i] += dx * (c.lo * (float)(dt[0] - c.off * sx.x) + c.hi * (float)(dt[1] - c.off * sx.y) -
+                                c.mn * (float)sx.x - c.mn_hi * (float)sx.y);
         }
     }
 }
@@ -317,7 +334,7 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
 
 template <int T, int M, bool FUSED> constexpr int smem_bytes_max()
 {
-    return kStages * stage_bytes<T>() + (FUSED ? (int)x_smem_bytes(kFusedMaxK) : 0);
+    return kStages * stage_bytes<T>() + (FUSED ? (int)x_smem_bytes(kFusedMaxK) : 0) + kSlack;
 }
 
 struct DeviceInfo {
@@ -360,7 +377,7 @@ cudaError_t resident_blocks(int smem, const DeviceInfo &di, int &n)
 template <int T, int M, bool FUSED>
 cudaError_t launch(const kq_cuda_dense_args *a, int64_t m0, const DeviceInfo &di, cudaStream_t s)
 {
-    int smem = kStages * stage_bytes<T>() + (FUSED ? (int)x_smem_bytes(a->n_cols) : 0);
+    int smem = kStages * stage_bytes<T>() + (FUSED ? (int)x_smem_bytes(a->n_cols) : 0) + kSlack;
     int per_sm = 0;
     cudaError_t e = resident_blocks<T, M, FUSED>(smem, di, per_sm);
     if (e != cudaSuccess) return e;
@@ -411,13 +428,15 @@ template <int T> cudaError_t allow_smem()
 extern "C" cudaError_t kq__cuda_stream_init(void)
 {
     using namespace kqc;
-    cudaError_t e = allow_smem<T_Q4_K>();
-    if (e == cudaSuccess) e = allow_smem<T_Q5_K>();
-    if (e == cudaSuccess) e = allow_smem<T_Q6_K>();
+    cudaError_t e = cudaSuccess;
+#define KQ_STREAM_ALLOW(ID, name, BLOCK, elems, act) \
+    if (e == cudaSuccess) e = allow_smem<ID>();
+    KQ_QUANT_TYPES(KQ_STREAM_ALLOW)
+#undef KQ_STREAM_ALLOW
     return e;
 }
 
-extern "C" int kq__cuda_stream_dense(const kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
+extern "C" int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
 {
     using namespace kqc;
     int t = a->uniform_type;
@@ -426,18 +445,20 @@ extern "C" int kq__cuda_stream_dense(const kq_cuda_dense_args *a, cudaStream_t s
     // us there, 59.5 / 112.3 here).
     if (!a->stream_ok || a->swiglu || !a->scratch || a->m > 4 || a->n_cols % 256 != 0 ||
         a->n_cols >= ((int64_t)1 << 30) || (int64_t)a->n_blocks * (a->n_cols / 256) >= INT32_MAX ||
-        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0 ||
-        (t != T_Q4_K && t != T_Q5_K && t != T_Q6_K))
+        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
+    cudaError_t (*fn)(const kq_cuda_dense_args *, const DeviceInfo &, cudaStream_t);
+    switch (t) {
+#define KQ_STREAM_CASE(ID, name, BLOCK, elems, act) \
+    case ID: fn = run<ID>; break;
+        KQ_QUANT_TYPES(KQ_STREAM_CASE)
+#undef KQ_STREAM_CASE
+    default: return 0;  // float weights, parts of several types: matvec.cu
+    }
     DeviceInfo di;
     cudaError_t e = device_info(di);
-    if (e == cudaSuccess) {
-        switch (t) {
-        case T_Q4_K: e = run<T_Q4_K>(a, di, s); break;
-        case T_Q5_K: e = run<T_Q5_K>(a, di, s); break;
-        default: e = run<T_Q6_K>(a, di, s); break;
-        }
-    }
+    if (e == cudaSuccess) e = fn(a, di, s);
+    a->kernel = a->m == 1 ? "stream m=1" : "stream m<=4";
     *err = e;
     return 1;
 }
