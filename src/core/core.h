@@ -129,5 +129,8 @@ kq_status kq__profile_start(kq_backend *b, double *t0);
 kq_status kq__profile_stop(kq_backend *b, kq_status st, double t0, const char *op,
                            const char *type, int64_t n, int64_t k, int64_t experts,
                            int64_t top_k, int64_t m);
+/* A backend names the kernel that ran the call being timed (a static
+ * string; this thread's next kq__profile_stop files it in the table). */
+void kq__profile_kernel(const char *name);
 
 #endif

@@ -9,7 +9,7 @@
 #include "core.h"
 
 typedef struct prof_entry {
-    char op[16], type[32];
+    char op[16], type[32], kernel[24];
     int64_t n, k, experts, top_k, m;
     long calls;
     double total, min, max;
@@ -20,6 +20,8 @@ static prof_entry *g_entries;
 static size_t g_count, g_cap;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_enabled;
+/* The kernel the backend ran for this thread's call being timed. */
+static _Thread_local const char *g_kernel;
 
 static void print_summary(void);
 
@@ -43,20 +45,24 @@ double kq__now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int same_key(const prof_entry *e, const char *op, const char *type, int64_t n, int64_t k,
-                    int64_t experts, int64_t top_k, int64_t m)
+static int same_key(const prof_entry *e, const char *op, const char *type, const char *kernel,
+                    int64_t n, int64_t k, int64_t experts, int64_t top_k, int64_t m)
 {
     return e->n == n && e->k == k && e->experts == experts && e->top_k == top_k && e->m == m &&
-           strcmp(e->op, op) == 0 && strcmp(e->type, type) == 0;
+           strcmp(e->op, op) == 0 && strcmp(e->type, type) == 0 && strcmp(e->kernel, kernel) == 0;
 }
+
+void kq__profile_kernel(const char *name) { g_kernel = name; }
 
 void kq__profile_record(const char *op, const char *type, int64_t n, int64_t k, int64_t experts,
                         int64_t top_k, int64_t m, double seconds)
 {
+    const char *kernel = g_kernel ? g_kernel : "-";
+    g_kernel = NULL;
     pthread_mutex_lock(&g_lock);
     prof_entry *e = NULL;
     for (size_t i = 0; i < g_count && !e; i++)
-        if (same_key(&g_entries[i], op, type, n, k, experts, top_k, m)) e = &g_entries[i];
+        if (same_key(&g_entries[i], op, type, kernel, n, k, experts, top_k, m)) e = &g_entries[i];
     if (!e) {
         if (g_count == g_cap) {
             size_t cap = g_cap ? 2 * g_cap : 32;
@@ -72,6 +78,7 @@ void kq__profile_record(const char *op, const char *type, int64_t n, int64_t k, 
         memset(e, 0, sizeof *e);
         snprintf(e->op, sizeof e->op, "%s", op);
         snprintf(e->type, sizeof e->type, "%s", type);
+        snprintf(e->kernel, sizeof e->kernel, "%s", kernel);
         e->n = n, e->k = k, e->experts = experts, e->top_k = top_k, e->m = m;
         e->min = seconds;
     }
@@ -86,16 +93,16 @@ static void print_summary(void)
 {
     pthread_mutex_lock(&g_lock);
     fprintf(stderr, "kquant profile (KQ_PROFILE=1): %zu op/shape groups\n", g_count);
-    fprintf(stderr, "%-14s %-14s %7s %7s %9s %6s %8s %11s %11s %11s\n", "op", "type", "N", "K",
-            "E/top_k", "m", "calls", "total ms", "mean us", "min us");
+    fprintf(stderr, "%-14s %-14s %7s %7s %9s %6s %8s %11s %11s %11s  %s\n", "op", "type", "N", "K",
+            "E/top_k", "m", "calls", "total ms", "mean us", "min us", "kernel");
     for (size_t i = 0; i < g_count; i++) {
         const prof_entry *e = &g_entries[i];
         char ek[32] = "-";
         if (e->experts) snprintf(ek, sizeof ek, "%lld/%lld", (long long)e->experts,
                                  (long long)e->top_k);
-        fprintf(stderr, "%-14s %-14s %7lld %7lld %9s %6lld %8ld %11.3f %11.2f %11.2f\n", e->op,
+        fprintf(stderr, "%-14s %-14s %7lld %7lld %9s %6lld %8ld %11.3f %11.2f %11.2f  %s\n", e->op,
                 e->type, (long long)e->n, (long long)e->k, ek, (long long)e->m, e->calls,
-                e->total * 1e3, e->total / (double)e->calls * 1e6, e->min * 1e6);
+                e->total * 1e3, e->total / (double)e->calls * 1e6, e->min * 1e6, e->kernel);
     }
     free(g_entries);
     g_entries = NULL;
@@ -105,6 +112,7 @@ static void print_summary(void)
 
 kq_status kq__profile_start(kq_backend *b, double *t0)
 {
+    g_kernel = NULL;
     kq_status st = kq_backend_sync(b);
     *t0 = kq__now_seconds();
     return st;
