@@ -66,61 +66,83 @@ typedef struct attn_task {
     float scale;
 } attn_task;
 
-static void attend(const attn_task *t, int64_t i, int64_t h)
+#define GROUP 8 /* query heads of one KV head taken together */
+
+/* Token i, query heads h0 .. h0 + nh - 1 (nh <= GROUP), all of KV head g:
+ * each key and value row is read once for all of them. */
+static void attend(const attn_task *t, int64_t i, int64_t g, int64_t h0, int nh)
 {
     const kq_model *m = t->m;
     const kq_model_config *c = &m->c;
     const int64_t hd = c->head_dim, kv_dim = m->kv_dim;
     const int64_t q_dim = c->n_head * hd, qkv_dim = q_dim + 2 * kv_dim;
-    const int64_t g = h / (c->n_head / c->n_head_kv);
     const int32_t p = t->pos[i];
     const int32_t s = t->seq ? t->seq[i] : 0;
-    const float *q = m->buf.qkv + i * qkv_dim + h * hd;
+    const float *q = m->buf.qkv + i * qkv_dim + h0 * hd;
     const size_t base = ((size_t)s * (size_t)c->n_layer + (size_t)t->layer) * (size_t)m->n_ctx;
     const float *K = m->k_cache + base * (size_t)kv_dim + g * hd;
     const float *V = m->v_cache + base * (size_t)kv_dim + g * hd;
-    float *out = m->buf.att + i * q_dim + h * hd;
+    float *out = m->buf.att + i * q_dim + h0 * hd;
 
     int64_t lo = 0;
     if (c->n_swa > 0 && c->is_swa[t->layer] && p - c->n_swa + 1 > 0) lo = p - c->n_swa + 1;
-    for (int64_t d = 0; d < hd; d++) out[d] = 0;
-    float run_max = -INFINITY;
-    double run_sum = 0;
-    float sc[KEY_BLOCK];
+    for (int64_t d = 0; d < nh * hd; d++) out[d] = 0;
+    float run_max[GROUP], w[GROUP], dots[GROUP];
+    double run_sum[GROUP];
+    float sc[KEY_BLOCK][GROUP];
+    for (int h = 0; h < nh; h++) run_max[h] = -INFINITY, run_sum[h] = 0;
     for (int64_t j0 = lo; j0 <= p; j0 += KEY_BLOCK) {
         int64_t nb = p + 1 - j0 < KEY_BLOCK ? p + 1 - j0 : KEY_BLOCK;
-        float bmax = -INFINITY;
+        float bmax[GROUP];
+        for (int h = 0; h < nh; h++) bmax[h] = -INFINITY;
         for (int64_t j = 0; j < nb; j++) {
-            sc[j] = t->scale * kq__vdot(q, K + (size_t)(j0 + j) * (size_t)kv_dim, hd);
-            if (sc[j] > bmax) bmax = sc[j];
+            kq__vdot_multi(q, hd, nh, K + (size_t)(j0 + j) * (size_t)kv_dim, hd, dots);
+            for (int h = 0; h < nh; h++) {
+                sc[j][h] = t->scale * dots[h];
+                if (sc[j][h] > bmax[h]) bmax[h] = sc[j][h];
+            }
         }
-        if (bmax > run_max) {
-            float r = expf(run_max - bmax); /* 0 on the first block */
-            for (int64_t d = 0; d < hd; d++) out[d] *= r;
-            run_sum *= r;
-            run_max = bmax;
-        }
+        for (int h = 0; h < nh; h++)
+            if (bmax[h] > run_max[h]) {
+                float r = expf(run_max[h] - bmax[h]); /* 0 on the first block */
+                for (int64_t d = 0; d < hd; d++) out[h * hd + d] *= r;
+                run_sum[h] *= r;
+                run_max[h] = bmax[h];
+            }
         for (int64_t j = 0; j < nb; j++) {
-            float w = expf(sc[j] - run_max);
-            run_sum += w;
-            kq__vaxpy(out, w, V + (size_t)(j0 + j) * (size_t)kv_dim, hd);
+            for (int h = 0; h < nh; h++) {
+                w[h] = expf(sc[j][h] - run_max[h]);
+                run_sum[h] += w[h];
+            }
+            kq__vaxpy_multi(out, hd, nh, w, V + (size_t)(j0 + j) * (size_t)kv_dim, hd);
         }
     }
-    float inv = (float)(1.0 / run_sum);
-    for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+    for (int h = 0; h < nh; h++) {
+        float inv = (float)(1.0 / run_sum[h]);
+        for (int64_t d = 0; d < hd; d++) out[h * hd + d] *= inv;
+    }
 }
 
+/* Work units: (token, KV head, chunk of at most GROUP of its query heads). */
 static void attend_range(void *ctx, int64_t b, int64_t e)
 {
     const attn_task *t = ctx;
-    int64_t nh = t->m->c.n_head;
-    for (int64_t k = b; k < e; k++) attend(t, k / nh, k % nh);
+    const kq_model_config *c = &t->m->c;
+    const int64_t rep = c->n_head / c->n_head_kv, chunks = (rep + GROUP - 1) / GROUP;
+    const int64_t per_token = c->n_head_kv * chunks;
+    for (int64_t u = b; u < e; u++) {
+        int64_t i = u / per_token, r = u % per_token, g = r / chunks, ch = r % chunks;
+        int64_t h0 = g * rep + ch * GROUP;
+        int64_t nh = rep - ch * GROUP < GROUP ? rep - ch * GROUP : GROUP;
+        attend(t, i, g, h0, (int)nh);
+    }
 }
 
 kq_status kq__model_attention(kq_model *m, int64_t layer, const int32_t *pos,
                               const int32_t *seq, int64_t n)
 {
     attn_task t = {m, layer, pos, seq, m->c.attn_scale};
-    kq__model_parallel(m->b, n * m->c.n_head, 1, attend_range, &t);
+    const int64_t rep = m->c.n_head / m->c.n_head_kv;
+    kq__model_parallel(m->b, n * m->c.n_head_kv * ((rep + GROUP - 1) / GROUP), 1, attend_range, &t);
     return KQ_OK;
 }

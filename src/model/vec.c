@@ -26,6 +26,18 @@ static void axpy_plain(float *y, float a, const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void dot_multi_plain(const float *q, int64_t qs, int nq, const float *k, int64_t n,
+                            float *out)
+{
+    for (int h = 0; h < nq; h++) out[h] = dot_plain(q + h * qs, k, n);
+}
+
+static void axpy_multi_plain(float *y, int64_t ys, int ny, const float *w, const float *x,
+                             int64_t n)
+{
+    for (int h = 0; h < ny; h++) axpy_plain(y + h * ys, w[h], x, n);
+}
+
 /* GELU in its tanh form (Gemma's gelu_pytorch_tanh, ggml_gelu). */
 static void gelu_mul_plain(const float *g, const float *u, float *y, int64_t n)
 {
@@ -70,6 +82,48 @@ AVX2 static void axpy_avx2(float *y, float a, const float *x, int64_t n)
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* Four queries against one key: the key is loaded once for all four. */
+AVX2 static void dot4_avx2(const float *q, int64_t qs, const float *k, int64_t n, float *out)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+           a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 kv = _mm256_loadu_ps(k + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + qs + i), kv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 2 * qs + i), kv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 3 * qs + i), kv, a3);
+    }
+    out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);
+    for (; i < n; i++)
+        for (int h = 0; h < 4; h++) out[h] += q[h * qs + i] * k[i];
+}
+
+AVX2 static void dot_multi_avx2(const float *q, int64_t qs, int nq, const float *k, int64_t n,
+                                float *out)
+{
+    int h = 0;
+    for (; h + 4 <= nq; h += 4) dot4_avx2(q + h * qs, qs, k, n, out + h);
+    for (; h < nq; h++) out[h] = dot_avx2(q + h * qs, k, n);
+}
+
+/* y_h += w_h x for ny rows: each chunk of x is loaded once for all rows. */
+AVX2 static void axpy_multi_avx2(float *y, int64_t ys, int ny, const float *w, const float *x,
+                                 int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        for (int h = 0; h < ny; h++) {
+            float *yh = y + h * ys + i;
+            _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_set1_ps(w[h]), v, _mm256_loadu_ps(yh)));
+        }
+    }
+    for (; i < n; i++)
+        for (int h = 0; h < ny; h++) y[h * ys + i] += w[h] * x[i];
 }
 
 /* exp(x) for x <= 0 down to underflow: 2^k * e^r with |r| <= ln2 / 2 and a
@@ -139,6 +193,24 @@ void kq__vaxpy(float *y, float a, const float *x, int64_t n)
         axpy_plain(y, a, x, n);
 }
 
+void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, int64_t n,
+                    float *out)
+{
+    if (have_avx2())
+        dot_multi_avx2(q, q_stride, nq, k, n, out);
+    else
+        dot_multi_plain(q, q_stride, nq, k, n, out);
+}
+
+void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
+                     int64_t n)
+{
+    if (have_avx2())
+        axpy_multi_avx2(y, y_stride, ny, w, x, n);
+    else
+        axpy_multi_plain(y, y_stride, ny, w, x, n);
+}
+
 void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n)
 {
     if (have_avx2())
@@ -152,6 +224,18 @@ void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n)
 float kq__vdot(const float *a, const float *b, int64_t n)
 {
     return dot_plain(a, b, n);
+}
+
+void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, int64_t n,
+                    float *out)
+{
+    dot_multi_plain(q, q_stride, nq, k, n, out);
+}
+
+void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
+                     int64_t n)
+{
+    axpy_multi_plain(y, y_stride, ny, w, x, n);
 }
 
 void kq__vaxpy(float *y, float a, const float *x, int64_t n)

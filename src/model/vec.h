@@ -6,6 +6,12 @@
 
 float kq__vdot(const float *a, const float *b, int64_t n);
 void kq__vaxpy(float *y, float a, const float *x, int64_t n); /* y += a x */
+/* out[h] = q_h . k for nq vectors q_h = q + h q_stride (one pass over k). */
+void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, int64_t n,
+                    float *out);
+/* y_h += w[h] x for ny rows y_h = y + h y_stride (one pass over x). */
+void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
+                     int64_t n);
 /* y = gelu(g) * u, GELU in its tanh form. */
 void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n);
 
