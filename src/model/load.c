@@ -23,8 +23,8 @@ static void count_bytes(kq_model *m, const char *name, uint64_t num, uint64_t de
     if (kq_gguf_find_tensor(m->g, name, &t) == KQ_OK) m->weight_bytes += t.nbytes / den * num;
 }
 
-/* A 1-D float vector of n (norms, biases) in backend memory; dst + offset
- * when dst is given, else a new allocation. */
+/* A 1-D tensor of n elements (norms, biases) as floats in a new allocation
+ * of backend memory. */
 static kq_status load_vector(kq_model *m, const char *name, int64_t n, float **out)
 {
     kq_tensor_info t;

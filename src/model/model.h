@@ -1,7 +1,8 @@
 /* The model layer's internals: the architecture read from metadata
  * (config.c), the loaded weights (load.c), the KV cache and scratch
- * activations (model.c), the forward pass (forward.c) and the per-row
- * operations it runs between kquant's linears (ops_cpu.c, attention.c). */
+ * activations (model.c), the forward pass (forward.c) and the operations it
+ * runs between kquant's linears (ops.c dispatches them: ops_cpu.c,
+ * attention.c and vec.c on host memory, ops_cuda.cu on a CUDA device). */
 #ifndef KQ_MODEL_MODEL_H
 #define KQ_MODEL_MODEL_H
 
