@@ -22,6 +22,14 @@ kq_status kq__cuda_fail(cudaError_t e, const char *what)
 
 static cuda_state *state(const kq_backend *b) { return b->impl; }
 
+/* A failed launch, naming the kernel family it reached. */
+static kq_status launch_fail(cudaError_t e, const char *fn, const char *kernel)
+{
+    char what[96];
+    snprintf(what, sizeof what, "%s (%s)", fn, kernel ? kernel : "before its kernels");
+    return kq__cuda_fail(e, what);
+}
+
 kq_status kq__cuda_use(const cuda_state *s, const char *fn)
 {
     cudaError_t e = cudaSetDevice(s->device);
@@ -172,7 +180,7 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
     cudaError_t e = kq__cuda_dense(&a, s->cur);
     pthread_mutex_unlock(&s->launch_lock);
     if (e == cudaSuccess && a.kernel && kq__profile_enabled()) kq__profile_kernel(a.kernel);
-    return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
+    return e == cudaSuccess ? KQ_OK : launch_fail(e, fn, a.kernel);
 }
 
 static kq_status cuda_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
@@ -225,7 +233,7 @@ static kq_status experts(kq_backend *b, const kq_experts *g, const kq_experts *u
     cudaError_t e = kq__cuda_experts(&a, s->cur);
     pthread_mutex_unlock(&s->launch_lock);
     if (e == cudaSuccess && a.kernel && kq__profile_enabled()) kq__profile_kernel(a.kernel);
-    return e == cudaSuccess ? KQ_OK : kq__cuda_fail(e, fn);
+    return e == cudaSuccess ? KQ_OK : launch_fail(e, fn, a.kernel);
 }
 
 static kq_status cuda_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
