@@ -157,6 +157,12 @@ kq_status kq_model_open(kq_backend *b, const char *path, const kq_model_params *
             memcpy(m->name, s, len);
         }
         m->kv_dim = m->c.n_head_kv * m->c.head_dim;
+        /* the device kernels stage one head in shared memory */
+        if (m->dev && m->c.head_dim > 1024)
+            st = kq__fail(KQ_ERR_UNSUPPORTED, "model: head dimension %lld on '%s': at most 1024",
+                          (long long)m->c.head_dim, b->name);
+    }
+    if (st == KQ_OK) {
         m->n_ctx = p.n_ctx ? p.n_ctx : (m->c.n_ctx_train < 4096 ? m->c.n_ctx_train : 4096);
         m->n_seq = p.n_seq ? p.n_seq : 1;
         st = kq__model_load_weights(m);
