@@ -211,6 +211,13 @@ kq_status kq__model_config(const kq_gguf *g, kq_model_config *c)
         if ((st = get_int(g, a, "feed_forward_length", 1, 1, KQ_MODEL_MAX_DIM, &c->n_ff))) return st;
     }
 
+    c->inv_freq = malloc((size_t)c->n_rot * sizeof(double));
+    if (!c->inv_freq) return kq__fail(KQ_ERR_NO_MEMORY, "model: no memory for the RoPE table");
+    for (int64_t i = 0; i < c->n_rot / 2; i++) {
+        c->inv_freq[i] = pow(c->rope_base, -2.0 * (double)i / (double)c->n_rot);
+        c->inv_freq[c->n_rot / 2 + i] = pow(c->rope_base_swa, -2.0 * (double)i / (double)c->n_rot);
+    }
+
     kq_tensor_info t;
     st = kq_gguf_find_tensor(g, "token_embd.weight", &t);
     if (st != KQ_OK) return kq__fail_context(KQ_ERR_FORMAT, "model: token_embd.weight: ");
@@ -227,5 +234,7 @@ kq_status kq__model_config(const kq_gguf *g, kq_model_config *c)
 void kq__model_config_free(kq_model_config *c)
 {
     free(c->is_swa);
+    free(c->inv_freq);
     c->is_swa = NULL;
+    c->inv_freq = NULL;
 }

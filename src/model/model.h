@@ -42,6 +42,7 @@ typedef struct kq_model_config {
      * NeoX pairs (i, i + n_rot/2), the normal ordering pairs (2i, 2i + 1). */
     int rope_neox;
     double rope_base, rope_scale, rope_base_swa, rope_scale_swa;
+    double *inv_freq; /* [2][n_rot / 2]: base^(-2i / n_rot) for global, then local layers */
     int64_t n_swa;    /* sliding window (keys with q_pos - k_pos < n_swa); 0: none */
     uint8_t *is_swa;  /* per layer */
     float attn_scale; /* on q k^T */

@@ -107,11 +107,11 @@ void kq__op_rope(const kq_model_config *c, int64_t layer, const float *freqs, fl
                  int64_t n_heads, int64_t head_stride, int32_t pos)
 {
     int swa = c->n_swa > 0 && c->is_swa[layer];
-    double base = swa ? c->rope_base_swa : c->rope_base;
     double scale = swa ? c->rope_scale_swa : c->rope_scale;
     int64_t half = c->n_rot / 2;
+    const double *inv_freq = c->inv_freq + (swa ? half : 0);
     for (int64_t i = 0; i < half; i++) {
-        double theta = scale * (double)pos * pow(base, -2.0 * (double)i / (double)c->n_rot);
+        double theta = scale * (double)pos * inv_freq[i];
         if (freqs) theta /= freqs[i];
         float cs = (float)cos(theta), sn = (float)sin(theta);
         for (int64_t h = 0; h < n_heads; h++) {
