@@ -47,21 +47,29 @@ void kq__cuda_use_quiet(const cuda_state *s)
     if (cudaSetDevice(s->device) != cudaSuccess) cudaGetLastError();
 }
 
+static void close_step(cudaError_t e)
+{
+    if (e != cudaSuccess) cudaGetLastError();
+}
+
 static void cuda_close(kq_backend *b)
 {
     cuda_state *s = state(b);
     if (!s) return;
     kq__cuda_use_quiet(s);
-    if (s->own) cudaStreamSynchronize(s->own);
-    if (s->load) cudaStreamSynchronize(s->load);
+    /* Closing has no caller to report to: each step goes on whatever the
+     * last returned (close_step clears a failure, so that the thread's next
+     * launch, another backend's, does not report it as its own). */
+    if (s->own) close_step(cudaStreamSynchronize(s->own));
+    if (s->load) close_step(cudaStreamSynchronize(s->load));
     kq__cuda_ring_free(s);
     for (int k = 0; k < KQ_CUDA_RING; k++)
-        if (s->ring_done[k]) cudaEventDestroy(s->ring_done[k]);
-    if (s->err) cudaFree(s->err);
-    if (s->scratch) cudaFree(s->scratch);
-    if (s->gemm.scratch) cudaFree(s->gemm.scratch);
-    if (s->own) cudaStreamDestroy(s->own);
-    if (s->load) cudaStreamDestroy(s->load);
+        if (s->ring_done[k]) close_step(cudaEventDestroy(s->ring_done[k]));
+    if (s->err) close_step(cudaFree(s->err));
+    if (s->scratch) close_step(cudaFree(s->scratch));
+    if (s->gemm.scratch) close_step(cudaFree(s->gemm.scratch));
+    if (s->own) close_step(cudaStreamDestroy(s->own));
+    if (s->load) close_step(cudaStreamDestroy(s->load));
     pthread_mutex_destroy(&s->load_lock);
     pthread_mutex_destroy(&s->launch_lock);
     free(s);
@@ -160,6 +168,9 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
     const cuda_weights *w = l->impl;
     kq_status st = kq__cuda_use(s, fn);
     if (st) return st;
+    /* The launchers read cudaGetLastError: a failure left by an earlier
+     * call of this thread (the application's own, say) is not this call's. */
+    cudaGetLastError();
     kq_cuda_dense_args a = {0};
     a.parts = w->table;
     a.n_parts = w->n_parts;
@@ -210,6 +221,7 @@ static kq_status experts(kq_backend *b, const kq_experts *g, const kq_experts *u
     cuda_state *s = state(b);
     kq_status st = kq__cuda_use(s, fn);
     if (st) return st;
+    cudaGetLastError(); /* as in dense(): only this call's launches count */
     kq_cuda_experts_args a = {0};
     a.w = expert_mat(g);
     if (up) a.up = expert_mat(up);

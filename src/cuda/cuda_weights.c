@@ -26,11 +26,19 @@
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
+/* Releasing has no caller to report to: a failure is cleared here, so the
+ * next launch of this thread does not report it as its own. */
+static void release_check(cudaError_t e)
+{
+    if (e != cudaSuccess) cudaGetLastError();
+}
+
 static kq_status ring_alloc(cuda_state *s)
 {
     for (int k = 0; k < KQ_CUDA_RING; k++) {
         cudaError_t e = cudaHostAlloc(&s->ring[k], KQ_CUDA_RING_CHUNK, cudaHostAllocDefault);
         if (e != cudaSuccess) {
+            cudaGetLastError(); /* reported below, not by the next launch */
             s->ring[k] = NULL;
             kq__cuda_ring_free(s);
             return kq__fail(KQ_ERR_NO_MEMORY, "loading weights: cannot pin a %zu MB staging chunk: %s",
@@ -43,7 +51,7 @@ static kq_status ring_alloc(cuda_state *s)
 void kq__cuda_ring_free(cuda_state *s)
 {
     for (int k = 0; k < KQ_CUDA_RING; k++) {
-        if (s->ring[k]) cudaFreeHost(s->ring[k]);
+        if (s->ring[k]) release_check(cudaFreeHost(s->ring[k]));
         s->ring[k] = NULL;
     }
 }
@@ -111,18 +119,20 @@ static kq_status map_host(cuda_state *s, const uint8_t *p, size_t n, const uint8
                 *dptr = (const uint8_t *)d + ((uintptr_t)p - base);
                 return KQ_OK;
             }
-            cudaHostUnregister((void *)base);
+            (void)cudaHostUnregister((void *)base); /* cleared just below */
         }
         cudaGetLastError(); /* the failure is handled: copy instead */
     }
     void *h = NULL, *d = NULL;
     cudaError_t e = cudaHostAlloc(&h, n, cudaHostAllocMapped);
-    if (e != cudaSuccess)
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* reported here, not by the next launch */
         return kq__fail(KQ_ERR_NO_MEMORY, "loading weights (host_weights=1): cannot pin %zu bytes: %s",
                         n, cudaGetErrorString(e));
+    }
     memcpy(h, p, n);
     if ((e = cudaHostGetDevicePointer(&d, h, 0)) != cudaSuccess) {
-        cudaFreeHost(h);
+        release_check(cudaFreeHost(h));
         return kq__cuda_fail(e, "loading weights (host_weights=1): device address of pinned memory");
     }
     *pinned = h;
@@ -143,7 +153,7 @@ kq_status kq__cuda_scratch_reserve(cuda_state *s, int64_t n_cols)
             st = kq__fail(KQ_ERR_NO_MEMORY, "loading weights on cuda: cannot allocate %zu bytes "
                           "of scratch for x: %s", need, cudaGetErrorString(e));
         } else {
-            if (s->scratch) cudaFree(s->scratch); /* waits for calls still using it */
+            if (s->scratch) release_check(cudaFree(s->scratch)); /* waits for calls using it */
             s->scratch = p;
             s->scratch_bytes = need;
         }
@@ -204,10 +214,10 @@ static kq_status check_type(int type, const char *what)
 static void weights_free(cuda_weights *w)
 {
     if (!w) return;
-    if (w->dev) cudaFree(w->dev);
+    if (w->dev) release_check(cudaFree(w->dev));
     for (int i = 0; i < w->n_host; i++) {
-        if (w->registered && w->registered[i]) cudaHostUnregister(w->registered[i]);
-        if (w->pinned && w->pinned[i]) cudaFreeHost(w->pinned[i]);
+        if (w->registered && w->registered[i]) release_check(cudaHostUnregister(w->registered[i]));
+        if (w->pinned && w->pinned[i]) release_check(cudaFreeHost(w->pinned[i]));
     }
     free(w->registered);
     free(w->pinned);
