@@ -2,7 +2,8 @@
 # The CUDA backend's checks in one device call: build for the card (sm_90a),
 # then the steps named: tests (the CUDA tests), sanitize (the same under
 # compute-sanitizer memcheck and racecheck), bench (kq bench --backend cuda
-# on the issue's shapes), ncu (a profile of the m = 1 q4_K kernel). Logs go to
+# on the issue's shapes), types (every weight type beside q4_K at m = 1, 8, 512,
+# issue 13's bars), ncu (a profile of the m = 1 q4_K kernel). Logs go to
 # $OUT (or ./device-out): few files, since the device tool returns at most 8.
 # BENCH_M overrides the bench's m list (default 1,8,16).
 # Usage: bash bench/cuda_check.sh tests sanitize bench
@@ -16,9 +17,10 @@ t0=$(date +%s)
 cmake -S . -B build-dev -DKQ_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_BUILD_TYPE=Release \
   >"$out/build.log" 2>&1 &&
   cmake --build build-dev -j16 --target kq test_backend_cuda test_cuda_linear test_cuda_experts \
-    test_cuda_runtime >>"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+    test_cuda_runtime test_cuda_gemm test_cuda_dispatch >>"$out/build.log" 2>&1 ||
+  { tail -40 "$out/build.log"; exit 1; }
 echo "build: $(($(date +%s) - t0)) s"
-tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime"
+tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime test_cuda_gemm test_cuda_dispatch"
 for step in "$@"; do
   case $step in
   tests)
@@ -47,6 +49,16 @@ for step in "$@"; do
       --shape q6_K:14336x4096 --shape q6_K:4096x14336 --shape q6_K:4096x4096 \
       --shape q4_K:768x2048:128/8 --json "$out/bench.json" >"$out/bench.txt" 2>&1
     echo "kq bench exit $?"; cat "$out/bench.txt" ;;
+  types)
+    # 32-value types at 4096x4096, the 256-value ones at 14336x4096 (issue
+    # 13): m = 1 within 1.25x of q4_K's time per byte, m = 512 within 1.3x
+    # of its TFLOP/s. No KQ_PROFILE here: its syncs would time the host.
+    sh=(--shape q4_K:4096x4096 --shape q4_K:14336x4096)
+    for t in q4_0 q4_1 q5_0 q5_1 q8_0 iq4_nl mxfp4; do sh+=(--shape $t:4096x4096); done
+    for t in q2_K q3_K iq4_xs mxfp4 q5_K q6_K; do sh+=(--shape $t:14336x4096); done
+    build-dev/kq bench --backend cuda --m ${BENCH_M:-1,8,512} --min-time 0.2 --budget 0 "${sh[@]}" \
+      --json "$out/types.json" >"$out/types.txt" 2>&1
+    echo "kq bench exit $?"; grep -E '^[a-z0-9_]+:|ceilings' "$out/types.txt" ;;
   ncu)
     ncu --target-processes all -k regex:dense_plain --launch-count 3 --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats build-dev/kq bench --backend cuda --m 1 \
