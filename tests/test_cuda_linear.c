@@ -157,6 +157,17 @@ static void test_fused(ctx *c)
     int t3[] = {KQ_TYPE_Q5_K, KQ_TYPE_Q4_0, KQ_TYPE_Q4_K};
     int64_t r3[] = {33, 1, 14};
     run_fused(c, "fused q5_K+q4_0+q4_K", t3, r3, 3, 14336, ms, n_m, 0, 0);
+    /* The types of issue 13 side by side (each part's piece decoder in the
+     * float-x kernel; rows of 16-byte multiples or not). */
+    int tn[] = {KQ_TYPE_Q5_0, KQ_TYPE_IQ4_XS, KQ_TYPE_Q3_K, KQ_TYPE_MXFP4, KQ_TYPE_Q2_K};
+    int64_t rn[] = {7, 9, 5, 3, 11};
+    run_fused(c, "fused q5_0+iq4_xs+q3_K+mxfp4+q2_K", tn, rn, 5, 512, ms, n_m, 0, 0);
+    int tl[] = {KQ_TYPE_Q4_1, KQ_TYPE_Q5_1, KQ_TYPE_IQ4_NL};
+    int64_t rl[] = {13, 6, 9};
+    run_fused(c, "fused q4_1+q5_1+iq4_nl", tl, rl, 3, 1024, ms, n_m, 0, 0);
+    int tgn[] = {KQ_TYPE_Q2_K, KQ_TYPE_IQ4_NL};
+    int64_t rgn[] = {17, 17};
+    run_fused(c, "swiglu gate q2_K, up iq4_nl", tgn, rgn, 2, 1024, ms, n_m, 1, 0);
     /* SwiGLU: gate and up of different types (the general path), and of one
      * type split over parts so gate and up rows come from different parts. */
     int tg[] = {KQ_TYPE_Q4_K, KQ_TYPE_Q6_K};
@@ -170,6 +181,9 @@ static void test_fused(ctx *c)
     int64_t ru[] = {5, 7, 3};
     run_fused(c, "unaligned x", tu, ru, 3, 512, ms, n_m, 0, 1);
     run_fused(c, "unaligned x", tu, ru, 2, 512, ms, n_m, 1, 1);
+    int tun[] = {KQ_TYPE_MXFP4, KQ_TYPE_Q3_K, KQ_TYPE_IQ4_XS, KQ_TYPE_Q5_1};
+    int64_t rnu[] = {5, 7, 3, 4};
+    run_fused(c, "unaligned x, new types", tun, rnu, 4, 512, ms, n_m, 0, 1);
 }
 
 int main(int argc, char **argv)
