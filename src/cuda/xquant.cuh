@@ -22,15 +22,24 @@ __device__ __forceinline__ void xq_load8(const float *p, bool in, float v[8])
     v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
 }
 
+// max(a, b) that is NaN when either side is not finite: fmaxf alone drops a
+// NaN, and a block holding one would then quantize to finite codes, giving a
+// finite y where kquant.h's activation contract promises a non-finite one.
+__device__ __forceinline__ float xq_max_poisoned(float a, float b)
+{
+    return fmaxf(a, b) + (a - a) + (b - b);
+}
+
 // The max |x| of the lane's 32-value block, agreed by its four lanes through
-// shuffles: every lane of the warp must call it.
+// shuffles: every lane of the warp must call it. NaN when any value of the
+// block is NaN or infinite, so that d = amax / 127 carries it into y.
 __device__ __forceinline__ float xq_block_amax(const float v[8])
 {
     float amax = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-    return fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    for (int i = 0; i < 8; i++) amax = xq_max_poisoned(amax, fabsf(v[i]));
+    amax = xq_max_poisoned(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    return xq_max_poisoned(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
 }
 
 // The lane's 8 values as int8 against the block's max, packed little-endian
