@@ -30,6 +30,17 @@ import subprocess
 import sys
 import tarfile
 
+# The sanitizer run (make test-sanitize) preloads libasan into python3 for
+# the tests that load libkquant in this process. This one reaches kquant only
+# through the tok_cli program, which carries its own sanitizer runtime, while
+# llama.cpp throws C++ exceptions (on invalid UTF-8, say) that the preloaded
+# runtime's __cxa_throw interceptor cannot resolve in a python process: the
+# python side runs without the preload.
+if "libasan" in os.environ.get("LD_PRELOAD", ""):
+    _env = dict(os.environ)
+    del _env["LD_PRELOAD"]
+    os.execve(sys.executable, [sys.executable] + sys.argv, _env)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
