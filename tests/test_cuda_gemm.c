@@ -2,7 +2,7 @@
  * (gemm=auto: wgmma on Hopper; gemm=mma: mma.sync), every quantized type,
  * m = 17, 33, 64, 100, 512, 2048, N not a multiple of any tile, K with a
  * partial 256-value group (q4_0/q8_0) and Q6_K rows that are not 16-byte
- * multiples (the per-row copy path), fused parts of mixed types, SwiGLU
+ * multiples (which no TMA map takes: those run on mma.sync), fused parts of mixed types, SwiGLU
  * (one part and gate/up parts), experts with skewed routing (one expert
  * takes most pairs, some none) in both slot strides, SwiGLU experts, a bad
  * id, and activations far beyond the fp16 range or far below it.

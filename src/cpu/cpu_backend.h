@@ -17,7 +17,7 @@
 
 #define KQ_CPU_MAX_TYPE 64 /* kernel tables are indexed by ggml type id */
 
-/* The tiers (DESIGN.md): m = 1 and 2..16 take variant 0, larger m variant 1. */
+/* The tiers (docs/design.md): m = 1 and 2..16 take variant 0, larger m variant 1. */
 #define KQ_CPU_SMALL_M 16
 
 typedef struct cpu_state {

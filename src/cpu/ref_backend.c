@@ -1,5 +1,4 @@
-/* The reference backend ("cpu-ref", and "cpu" until the fast CPU kernels
- * land): each weight row is dequantized exactly (formats/) and dotted with
+/* The reference backend ("cpu-ref"): each weight row is dequantized exactly (formats/) and dotted with
  * the activations in double, then rounded once to float. It is the oracle
  * every fast kernel is compared with, so it favours obviousness over speed;
  * rows are spread over `threads` threads only to keep big checks quick. */

@@ -21,7 +21,7 @@
  * Every path must compute the same mathematical value: for weight row r and
  * activation row c,
  *   out = sum over blocks b of  dequant(w_r, b) . (a_c.d[b] * a_c.q[b])
- * where dequant is exactly formats/ (FORMATS.md). Only the float rounding of
+ * where dequant is exactly formats/ (docs/formats.md). Only the float rounding of
  * the partial sums may differ between ISAs. */
 #ifndef KQ_CPU_UKERNEL_H
 #define KQ_CPU_UKERNEL_H

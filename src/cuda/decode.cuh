@@ -1,4 +1,4 @@
-// Device-side decoding of the weight blocks (FORMATS.md), three ways:
+// Device-side decoding of the weight blocks (docs/formats.md), three ways:
 //
 // - Wide pieces (Q4_K, Q5_K, Q6_K with int8 x): a lane owns a whole 32-value
 //   sub-block of a 1024-value warp step (see Wide below).

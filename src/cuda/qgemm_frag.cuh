@@ -1,5 +1,5 @@
 // Weights to fp16 tensor-core fragments, straight from the GGUF blocks in
-// shared memory (FORMATS.md), for the prefill GEMMs (qgemm_sm90.cu,
+// shared memory (docs/formats.md), for the prefill GEMMs (qgemm_sm90.cu,
 // qgemm_sm80.cu).
 //
 // The weight rows are the MMA's A operand (M = weight rows, K, N = tokens).
@@ -146,7 +146,7 @@ template <> struct Frag<T_Q8_0> {
 // dmin m_j; its values are nibble j & 1 of qs[32 (j / 2) + l].
 template <int T> struct FragK {
     static constexpr int kQs = T == T_Q5_K ? 48 : 16;
-    // All eight 6-bit scales and mins unpacked once per group (FORMATS.md:
+    // All eight 6-bit scales and mins unpacked once per group (docs/formats.md:
     // sub-blocks 0-3 in the low 6 bits of bytes 0-3 and 4-7, 4-7 split
     // between bytes 8-11 and the top 2 bits of bytes 0-7).
     __device__ static Gs prep(const uint8_t *g, float wf)

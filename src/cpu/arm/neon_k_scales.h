@@ -1,4 +1,4 @@
-/* The 6-bit scales and mins of a q4_K / q5_K block (FORMATS.md), decoded
+/* The 6-bit scales and mins of a q4_K / q5_K block (docs/formats.md), decoded
  * for the NEON tiles: four 32-bit word operations per row and block instead
  * of a byte loop, then widened into the vector shapes the kernels multiply
  * by. */

@@ -1,4 +1,4 @@
-/* What q4_K and q5_K share: the 6-bit scales and mins (FORMATS.md) and the
+/* What q4_K and q5_K share: the 6-bit scales and mins (docs/formats.md) and the
  * block dot product  d * sum_j sc_j S_j - dmin * sum_j m_j A_j,  where S_j is
  * the integer dot product of sub-block j and A_j its activation sum (two of
  * kq_act256's bsum groups), scaled once by the activation's d. */

@@ -52,7 +52,7 @@ KQ_X86_INLINE float kq_x86_hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* The 6-bit scales and mins of q4_K/q5_K (FORMATS.md): sc[0..7] as bytes in
+/* The 6-bit scales and mins of q4_K/q5_K (docs/formats.md): sc[0..7] as bytes in
  * the low 8 bytes of *sc, m[0..7] in those of *m. In 32-bit words u0, u1, u2
  * of the 12 bytes: sc0-3 = u0 & 0x3f.., m0-3 = u1 & 0x3f.., sc4-7 =
  * (u2 & 0x0f..) | ((u0 >> 2) & 0x30..), m4-7 = ((u2 >> 4) & 0x0f..) |

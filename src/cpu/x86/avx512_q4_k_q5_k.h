@@ -2,7 +2,7 @@
  * avx512_q4_k_q5_k.c (BW) and avx512_vnni_q4_k_q5_k.c (VNNI), which define
  * KQ_X86_VNNI to 0 or 1 and KQ_X86_SUFFIX.
  *
- * Strategy: as avx2_q4_k.c at twice the width. Each 32-byte run j of qs
+ * Strategy: as avx2_q4_k_q5_k.c at twice the width. Each 32-byte run j of qs
  * becomes one zmm: its low nibbles (sub-block 2j) in the low half, its high
  * nibbles (2j+1) in the high half (a broadcast load and one variable shift:
  * the 512-bit cross-half insert would take port 5, already busy with the
