@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks in one device call: build for the card (sm_90a),
-# then the steps named: tests (the CUDA tests), sanitize (the same under
+# then the steps named: tests (the CUDA tests), torch (the Python package's
+# torch tests), sanitize (the same under
 # compute-sanitizer memcheck and racecheck), bench (kq bench --backend cuda
 # on the issue's shapes), types (every weight type beside q4_K at m = 1, 8, 512,
 # issue 13's bars), ncu (a profile of the m = 1 q4_K kernel). Logs go to
@@ -16,11 +17,11 @@ export PATH="$PATH:/usr/local/cuda/bin"
 t0=$(date +%s)
 cmake -S . -B build-dev -DKQ_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_BUILD_TYPE=Release \
   >"$out/build.log" 2>&1 &&
-  cmake --build build-dev -j16 --target kq test_backend_cuda test_cuda_linear test_cuda_experts \
-    test_cuda_runtime test_cuda_gemm test_cuda_dispatch >>"$out/build.log" 2>&1 ||
+  cmake --build build-dev -j16 --target kq kquant_shared test_backend_cuda test_cuda_linear test_cuda_experts \
+    test_cuda_runtime test_cuda_gemm test_cuda_dispatch test_extreme_x test_model >>"$out/build.log" 2>&1 ||
   { tail -40 "$out/build.log"; exit 1; }
 echo "build: $(($(date +%s) - t0)) s"
-tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime test_cuda_gemm test_cuda_dispatch"
+tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime test_cuda_gemm test_cuda_dispatch test_extreme_x test_model"
 for step in "$@"; do
   case $step in
   tests)
@@ -43,6 +44,14 @@ for step in "$@"; do
         rm -f "$out/san-$tool-$t.tmp"
       done
     done ;;
+  torch)
+    # The Python package on torch CUDA tensors (python/tests/test_torch.py).
+    # The device's python3 has torch and numpy; pytest and gguf travel as
+    # wheels in .whl (carry it), installed into /tmp/site.
+    [ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+    PYTHONPATH=/tmp/site:python KQ_LIB=$PWD/build-dev/libkquant.so \
+      python3 -m pytest -q -p no:cacheprovider python/tests/test_torch.py >"$out/torch.log" 2>&1
+    echo "torch tests exit $?"; tail -5 "$out/torch.log" ;;
   bench)
     build-dev/kq bench --backend cuda --m ${BENCH_M:-1,8,16} --min-time 0.3 --budget 0 \
       --shape q4_K:14336x4096 --shape q4_K:4096x14336 --shape q4_K:4096x4096 \
