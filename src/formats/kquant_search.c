@@ -20,6 +20,25 @@ uint16_t kq__fp16_scale(float d)
     return h;
 }
 
+void kq__affine_scale_min(const float *x, int n, int levels, uint16_t *d16, uint16_t *m16,
+                          float *d, float *min)
+{
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < n; j++) {
+        if (x[j] < lo) lo = x[j];
+        if (x[j] > hi) hi = x[j];
+    }
+    float s = (hi - lo) / (float)levels;
+    *d16 = kq__fp16_scale(s);
+    *m16 = kq__fp16_scale(lo);
+    if (kq__fp16_saturated(s) || kq__fp16_saturated(lo)) {
+        s = kq_fp16_to_f32(*d16);
+        lo = kq_fp16_to_f32(*m16);
+    }
+    *d = s;
+    *min = lo;
+}
+
 float kq__subnormal_scale_inverse(float want, uint16_t *h, float inv)
 {
     if (!(want != 0) || (*h & 0x7c00u) != 0) return inv; /* zero/NaN wanted, or a normal half */

@@ -53,6 +53,14 @@ uint16_t kq__fp16_scale(float d);
 /* Whether d is beyond fp16's range, so kq__fp16_scale saturated it. */
 static inline int kq__fp16_saturated(float d) { return (kq_f32_to_fp16(d) & 0x7fffu) == 0x7c00u; }
 
+/* The scale and min of an affine block (q4_1, q5_1: x = d * q + m with q in
+ * 0..levels), as ggml's reference forms them: min and max of the n values,
+ * d = (max - min) / levels. *d16 and *m16 get them as fp16 (saturating);
+ * *d and *min the values to quantize against: the float ones, as the
+ * reference uses, unless fp16 saturated, then what a decoder will see. */
+void kq__affine_scale_min(const float *x, int n, int levels, uint16_t *d16, uint16_t *m16,
+                          float *d, float *min);
+
 /* trunc(v) limited to 0..hi, NaN to 0 (a float -> int cast of an
  * out-of-range value would be undefined). */
 static inline int kq__trunc_code(float v, int hi)

@@ -38,19 +38,9 @@ void kq__q5_1_from_float(const float *src, void *dst, int64_t n)
     unsigned char *p = dst;
     for (int64_t i = 0; i < n / KQ_QK4_0; i++) {
         const float *x = src + i * KQ_QK4_0;
-        float min = x[0], max = x[0];
-        for (int j = 1; j < KQ_QK4_0; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        float d = (max - min) / 31;
         kq_block_q5_1 b;
-        b.d = kq__fp16_scale(d);
-        b.m = kq__fp16_scale(min);
-        if (kq__fp16_saturated(d) || kq__fp16_saturated(min)) {
-            d = kq_fp16_to_f32(b.d);
-            min = kq_fp16_to_f32(b.m);
-        }
+        float d, min;
+        kq__affine_scale_min(x, KQ_QK4_0, 31, &b.d, &b.m, &d, &min);
         const float id = d != 0 ? 1.0f / d : 0.0f;
         uint32_t qh = 0;
         for (int j = 0; j < KQ_QK4_0 / 2; j++) {
