@@ -37,6 +37,8 @@ typedef struct kq_model_info {
     int32_t n_ctx, n_seq;            /* as opened */
     int32_t bos, eos;                /* -1 where the tokenizer has none */
     uint64_t weight_bytes;           /* bytes of all weights read per token (dense) */
+    uint64_t graph_replays;          /* forward passes replayed from a captured CUDA graph
+                                        (0 on host backends, or with KQ_GRAPH=0) */
 } kq_model_info;
 
 /* Opens the GGUF file at path and loads its weights on b (which must outlive

@@ -27,7 +27,7 @@ class kq_model_info(Structure):
                 ("n_head_kv", c_int32), ("head_dim", c_int32), ("n_ff", c_int32),
                 ("n_expert", c_int32), ("n_expert_used", c_int32), ("n_ctx", c_int32),
                 ("n_seq", c_int32), ("bos", c_int32), ("eos", c_int32),
-                ("weight_bytes", c_uint64)]
+                ("weight_bytes", c_uint64), ("graph_replays", c_uint64)]
 
 
 class kq_sampler_params(Structure):

@@ -107,6 +107,18 @@ static kq_status cuda_set_stream(kq_backend *b, void *stream)
 
 static void *cuda_stream(const kq_backend *b) { return (void *)state(b)->cur; }
 
+/* For the model layer's CUDA graphs (src/model/graph.c); declared in
+ * src/model/ops_cuda.h. 0 for a backend that is not this one. */
+unsigned kq__cuda_backend_epoch(kq_backend *b)
+{
+    if (!b || b->ops->stream != cuda_stream) return 0;
+    cuda_state *s = state(b);
+    pthread_mutex_lock(&s->launch_lock);
+    unsigned e = s->scratch_epoch;
+    pthread_mutex_unlock(&s->launch_lock);
+    return e;
+}
+
 static kq_status cuda_alloc(kq_backend *b, size_t bytes, void **out)
 {
     kq_status st = kq__cuda_use(state(b), "kq_alloc");

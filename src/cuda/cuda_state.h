@@ -28,6 +28,10 @@ typedef struct cuda_state {
      * quantize and multiply kernels of one call queue back to back. */
     void *scratch;
     size_t scratch_bytes;
+    /* Bumped (under launch_lock) whenever scratch moves: work captured into
+     * a CUDA graph names the old address, so a graph is replayable only
+     * while this is unchanged (kq__cuda_backend_epoch). */
+    unsigned scratch_epoch;
     pthread_mutex_t launch_lock;
     kq_cuda_gemm_cfg gemm; /* scratch allocated with the first GEMM-able weights */
     void *ring[KQ_CUDA_RING];

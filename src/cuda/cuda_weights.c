@@ -156,6 +156,7 @@ kq_status kq__cuda_scratch_reserve(cuda_state *s, int64_t n_cols)
             if (s->scratch) release_check(cudaFree(s->scratch)); /* waits for calls using it */
             s->scratch = p;
             s->scratch_bytes = need;
+            s->scratch_epoch++;
         }
     }
     pthread_mutex_unlock(&s->launch_lock);

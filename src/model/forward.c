@@ -106,11 +106,88 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
     return kq__mop_add(m, m->buf.x, m->buf.y, n * d);
 }
 
-kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos_in,
-                            const int32_t *seq_in, int64_t n, const uint8_t *want, float *logits)
+/* The output head over the n_out rows of x that idx names (device: the
+ * indices are in buf.d_idx; n_out == n: every row, in order). */
+static kq_status head(kq_model *m, int64_t n, int64_t n_out, float *out)
 {
     const kq_model_config *c = &m->c;
     const int64_t d = c->n_embd;
+    const float *rows_x = m->buf.x;
+    kq_status st;
+    if (n_out < n) {
+        if ((st = kq__mop_gather(m, n_out))) return st;
+        rows_x = m->buf.out_rows;
+    }
+    if ((st = kq__mop_rmsnorm(m, rows_x, m->out_norm, m->buf.out_rows, n_out, d, d, d)) ||
+        (st = kq_linear_forward(m->b, m->output, m->buf.out_rows, out, n_out)))
+        return kq__fail_context(st, "model: output head: ");
+    if (m->output_bias && (st = kq__mop_add_rows(m, out, m->output_bias, n_out, c->n_vocab)))
+        return st;
+    if (c->softcap > 0 && (st = kq__mop_softcap(m, out, c->softcap, n_out * c->n_vocab))) return st;
+    return KQ_OK;
+}
+
+/* A device pass after its inputs are in place: every layer over all n rows
+ * (the KV cache needs each), then the head over the wanted ones. Device
+ * work only, the same for every pass of one (n, n_out): graph.c captures it. */
+typedef struct device_pass {
+    const int32_t *pos, *seq; /* device */
+    int64_t n, n_out;
+    float *out; /* device logits */
+} device_pass;
+
+static kq_status device_body(kq_model *m, void *ctx)
+{
+    const device_pass *p = ctx;
+    int64_t rows = p->n;
+    kq_status st = KQ_OK;
+    for (int64_t l = 0; st == KQ_OK && l < m->c.n_layer; l++) {
+        st = attention_block(m, l, (int32_t *)p->pos, (int32_t *)p->seq, &rows, NULL);
+        if (st == KQ_OK) st = ffn_block(m, l, rows);
+        if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
+    }
+    if (st != KQ_OK || p->n_out == 0) return st;
+    return head(m, p->n, p->n_out, p->out);
+}
+
+static kq_status device_forward(kq_model *m, const int32_t *tokens, const int32_t *pos,
+                                const int32_t *seq, const int32_t *idx, int64_t n,
+                                int64_t n_out, float *logits)
+{
+    device_pass p = {.n = n, .n_out = n_out};
+    kq_status st = kq__mop_embed(m, tokens, n);
+    if (st == KQ_OK) st = kq__mop_batch(m, pos, seq, n, &p.pos, &p.seq);
+    if (st == KQ_OK && n_out > 0 && n_out < n) st = kq__mop_put_idx(m, idx, n_out);
+    if (st == KQ_OK && n_out > 0) st = kq__mop_logits_dst(m, logits, n_out, &p.out);
+    /* Routing copies the router's logits to the host mid-pass: MoE models
+     * run their passes uncaptured. */
+    if (st == KQ_OK)
+        st = m->c.n_expert > 0 ? device_body(m, &p)
+                               : kq__model_graph_run(m, n, n_out, device_body, &p);
+    if (st != KQ_OK || n_out == 0) return st;
+    return kq__mop_logits_out(m, logits, n_out);
+}
+
+static kq_status host_forward(kq_model *m, const int32_t *tokens, int32_t *pos, int32_t *seq,
+                              int64_t n, int64_t n_out, const uint8_t *want, float *logits)
+{
+    const kq_model_config *c = &m->c;
+    kq_status st = kq__mop_embed(m, tokens, n);
+    int64_t rows = n;
+    for (int64_t l = 0; st == KQ_OK && l < c->n_layer; l++) {
+        const uint8_t *w = l == c->n_layer - 1 ? want : NULL;
+        st = attention_block(m, l, pos, seq, &rows, w);
+        if (st == KQ_OK && rows > 0) st = ffn_block(m, l, rows);
+        if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
+    }
+    /* the last layer kept the wanted rows, in order, at the front of x */
+    if (st != KQ_OK || n_out == 0) return st;
+    return head(m, n_out, n_out, logits);
+}
+
+kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos_in,
+                            const int32_t *seq_in, int64_t n, const uint8_t *want, float *logits)
+{
     int32_t *pos = malloc((size_t)n * 3 * sizeof(int32_t));
     if (!pos) return kq__fail(KQ_ERR_NO_MEMORY, "model: no memory for a batch of %lld", (long long)n);
     int32_t *seq = pos + n, *idx = pos + 2 * n;
@@ -120,34 +197,8 @@ kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *p
         seq[i] = seq_in ? seq_in[i] : 0;
         if (!want || want[i]) idx[n_out++] = (int32_t)i;
     }
-    const int32_t *kpos, *kseq;
-    kq_status st = kq__mop_embed(m, tokens, n);
-    if (st == KQ_OK) st = kq__mop_batch(m, pos, seq, n, &kpos, &kseq);
-    int64_t rows = n;
-    for (int64_t l = 0; st == KQ_OK && l < c->n_layer; l++) {
-        const uint8_t *w = l == c->n_layer - 1 ? want : NULL;
-        st = m->dev ? attention_block(m, l, (int32_t *)kpos, (int32_t *)kseq, &rows, NULL)
-                    : attention_block(m, l, pos, seq, &rows, w);
-        if (st == KQ_OK && rows > 0) st = ffn_block(m, l, rows);
-        if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
-    }
-    /* host: the last layer kept the wanted rows, in order, at the front of x;
-     * device: every row is there and the wanted ones are gathered */
-    const float *rows_x = m->buf.x;
-    if (st == KQ_OK && n_out > 0 && m->dev) {
-        st = kq__mop_gather(m, idx, n_out);
-        rows_x = m->buf.out_rows;
-    }
+    kq_status st = m->dev ? device_forward(m, tokens, pos, seq, idx, n, n_out, logits)
+                          : host_forward(m, tokens, pos, seq, n, n_out, want, logits);
     free(pos);
-    if (st != KQ_OK || n_out == 0) return st;
-
-    float *out;
-    if ((st = kq__mop_rmsnorm(m, rows_x, m->out_norm, m->buf.out_rows, n_out, d, d, d)) ||
-        (st = kq__mop_logits_dst(m, logits, n_out, &out)) ||
-        (st = kq_linear_forward(m->b, m->output, m->buf.out_rows, out, n_out)))
-        return kq__fail_context(st, "model: output head: ");
-    if (m->output_bias && (st = kq__mop_add_rows(m, out, m->output_bias, n_out, c->n_vocab)))
-        return st;
-    if (c->softcap > 0 && (st = kq__mop_softcap(m, out, c->softcap, n_out * c->n_vocab))) return st;
-    return kq__mop_logits_out(m, logits, n_out);
+    return st;
 }

@@ -138,6 +138,7 @@ kq_status kq_model_open(kq_backend *b, const char *path, const kq_model_params *
     if (!m) return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_open: no memory");
     m->b = b;
     m->dev = !b->ops->host_memory;
+    kq__model_graphs_init(m);
     kq_status st = kq_gguf_open(path, &m->g);
     if (st == KQ_OK) st = kq__model_config(m->g, &m->c);
     const char *tk;
@@ -180,6 +181,7 @@ kq_status kq_model_open(kq_backend *b, const char *path, const kq_model_params *
 void kq_model_free(kq_model *m)
 {
     if (!m) return;
+    kq__model_graphs_free(m);
     free_bufs(m);
     kq_free(m->b, m->buf.d_logits);
     kq__model_free_weights(m);
@@ -207,6 +209,7 @@ kq_status kq_model_get_info(const kq_model *m, kq_model_info *out)
         .bos = m->tok ? kq__tokenizer_bos(m->tok) : -1,
         .eos = m->tok ? kq__tokenizer_eos(m->tok) : -1,
         .weight_bytes = m->weight_bytes,
+        .graph_replays = m->graphs.replays,
     };
     return KQ_OK;
 }

@@ -84,6 +84,24 @@ typedef struct kq_model_bufs {
     int64_t cap_logits;
 } kq_model_bufs;
 
+/* Captured CUDA graphs of the forward's device work (graph.c), one per
+ * batch shape (rows, logit rows). An entry without exec has run once
+ * uncaptured; the next pass of that shape is captured. */
+#define KQ_MODEL_GRAPHS 4
+typedef struct kq_model_graph {
+    int64_t n, n_out;
+    void *exec;     /* cudaGraphExec_t, or NULL */
+    unsigned epoch; /* the backend's kq__cuda_backend_epoch at capture */
+    int failed;     /* capture refused: this shape runs uncaptured */
+    uint64_t used;  /* for replacing the least recently used */
+} kq_model_graph;
+
+typedef struct kq_model_graphs {
+    kq_model_graph g[KQ_MODEL_GRAPHS];
+    uint64_t clock, replays;
+    int off; /* KQ_GRAPH=0, KQ_PROFILE, or not a device backend */
+} kq_model_graphs;
+
 struct kq_model {
     kq_backend *b;
     int dev; /* the backend's memory is a device's (CUDA): ops run there */
@@ -102,6 +120,7 @@ struct kq_model {
     float *k_cache, *v_cache;
     int32_t *seq_len;
     kq_model_bufs buf;
+    kq_model_graphs graphs;
     uint64_t weight_bytes;
 };
 
@@ -116,6 +135,14 @@ void kq__model_free_weights(kq_model *m);
 /* forward.c */
 kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos,
                             const int32_t *seq, int64_t n, const uint8_t *want, float *logits);
+
+/* graph.c: runs body(m, ctx) — device work only, queued on the backend's
+ * stream, the same for every call of one (n, n_out) — captured once as a CUDA
+ * graph and replayed after; directly where graphs are off or refused. */
+typedef kq_status (*kq_model_body)(kq_model *m, void *ctx);
+void kq__model_graphs_init(kq_model *m);
+kq_status kq__model_graph_run(kq_model *m, int64_t n, int64_t n_out, kq_model_body body, void *ctx);
+void kq__model_graphs_free(kq_model *m);
 
 /* ops_cpu.c: the operations between linears, on host memory, run on the
  * cpu backend's thread pool where it has one. */

@@ -167,20 +167,25 @@ kq_status kq__mop_moe_combine(kq_model *m, int64_t n)
     return KQ_OK;
 }
 
-/* out_rows = the rows idx[0..n_out) of x (host idx). */
-kq_status kq__mop_gather(kq_model *m, const int32_t *idx, int64_t n_out)
+/* The wanted rows' indices where the device gather reads them (before a
+ * pass: a synchronous copy, which a captured pass cannot hold). */
+kq_status kq__mop_put_idx(kq_model *m, const int32_t *idx, int64_t n_out)
 {
-    const int64_t d = m->c.n_embd;
+    if (!m->dev) return KQ_OK;
+    return kq_copy_to_device(m->b, m->buf.d_idx, idx, (size_t)n_out * sizeof(int32_t));
+}
+
+/* out_rows = the rows of x that buf.d_idx names (device backends only: the
+ * host path keeps its wanted rows in place). */
+kq_status kq__mop_gather(kq_model *m, int64_t n_out)
+{
 #ifdef KQ_HAVE_CUDA
-    if (m->dev) {
-        kq_status st = kq_copy_to_device(m->b, m->buf.d_idx, idx, (size_t)n_out * sizeof(int32_t));
-        if (st != KQ_OK) return st;
-        return cu(kq__cu_gather_rows(STREAM, m->buf.x, m->buf.d_idx, m->buf.out_rows, n_out, d), "gather");
-    }
+    if (m->dev)
+        return cu(kq__cu_gather_rows(STREAM, m->buf.x, m->buf.d_idx, m->buf.out_rows, n_out, m->c.n_embd),
+                  "gather");
 #endif
-    for (int64_t i = 0; i < n_out; i++)
-        memcpy(m->buf.out_rows + i * d, m->buf.x + (int64_t)idx[i] * d, (size_t)d * sizeof(float));
-    return KQ_OK;
+    (void)m, (void)n_out;
+    return kq__fail(KQ_ERR_UNSUPPORTED, "model: a device row gather on a host backend");
 }
 
 /* Where the output head writes: the caller's host array on host backends, a

@@ -20,7 +20,10 @@ kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, cons
                             int64_t n);
 kq_status kq__mop_route(kq_model *m, int64_t n);
 kq_status kq__mop_moe_combine(kq_model *m, int64_t n);
-kq_status kq__mop_gather(kq_model *m, const int32_t *idx, int64_t n_out);
+/* Device backends: the wanted rows' indices into buf.d_idx (a synchronous
+ * copy, before a pass), then out_rows = those rows of x (inside one). */
+kq_status kq__mop_put_idx(kq_model *m, const int32_t *idx, int64_t n_out);
+kq_status kq__mop_gather(kq_model *m, int64_t n_out);
 kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, float **dst);
 kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out);
 

@@ -43,6 +43,15 @@ int kq__cu_gather_rows(void *stream, const float *src, const int32_t *idx, float
                        int64_t rows, int64_t n);
 const char *kq__cu_error_string(int err);
 
+/* graph_cuda.cu: capture of the work queued on a stream, and its replay. */
+int kq__cu_graph_begin(void *stream);
+int kq__cu_graph_end(void *stream, void **exec);
+int kq__cu_graph_launch(void *exec, void *stream);
+void kq__cu_graph_free(void *exec);
+/* cuda_backend.c: changes whenever memory that captured calls name moves. */
+struct kq_backend;
+unsigned kq__cuda_backend_epoch(struct kq_backend *b);
+
 #ifdef __cplusplus
 }
 #endif
