@@ -35,7 +35,7 @@ int kq__act_kind_of(int weight_type)
 /* Quantizes n values; returns d. Non-finite input: q = 0 and d = NaN, so
  * every dot product with the block comes out NaN as the reference's would
  * come out non-finite. */
-static float quantize_block(const float *x, int8_t *q, size_t n)
+static float quantize_block_plain(const float *x, int8_t *q, size_t n)
 {
     float amax = 0.0f;
     int finite = 1;
@@ -57,6 +57,74 @@ static float quantize_block(const float *x, int8_t *q, size_t n)
         q[j] = (int8_t)(int)((v + magic) - magic);
     }
     return d;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KQ_ACT_AVX2 1
+
+/* The same operations as quantize_block_plain, 8 lanes at a time (the
+ * compiler left the plain loops scalar: 6% of a Gemma 3 270M prefill on 2
+ * cores). Each step is the lane-wise twin of the plain one: maxps(a, amax)
+ * is `a > amax ? a : amax`, minps(127, v) is `v > 127 ? 127 : v`, the
+ * division and the two additions are the same IEEE operations, so the
+ * bytes are the same. n is a multiple of 32. */
+__attribute__((target("avx2"))) static float quantize_block_avx2(const float *x, int8_t *q,
+                                                                 size_t n)
+{
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(FLT_MAX);
+    __m256 amax = _mm256_setzero_ps();
+    int finite = 1;
+    for (size_t j = 0; j < n; j += 8) {
+        __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + j), abs_mask);
+        finite &= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_LE_OQ)) == 0xff;
+        amax = _mm256_max_ps(a, amax);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float d = _mm_cvtss_f32(m4) / 127.0f;
+    if (!finite || d == 0.0f) {
+        memset(q, 0, n);
+        return finite ? 0.0f : NAN;
+    }
+    const __m256 vd = _mm256_set1_ps(d), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    for (size_t j = 0; j < n; j += 32) {
+        __m256i v[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 t = _mm256_div_ps(_mm256_loadu_ps(x + j + 8 * k), vd);
+            t = _mm256_max_ps(lo, _mm256_min_ps(hi, t));
+            v[k] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, magic), magic));
+        }
+        /* packs work per 128-bit lane: the permute puts the 32 bytes back
+         * in order */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)(q + j), p);
+    }
+    return d;
+}
+
+static int have_avx2(void)
+{
+    static _Atomic int cached = -1;
+    int v = cached;
+    if (v < 0) {
+        __builtin_cpu_init();
+        cached = v = __builtin_cpu_supports("avx2");
+    }
+    return v;
+}
+#endif
+
+static float quantize_block(const float *x, int8_t *q, size_t n)
+{
+#ifdef KQ_ACT_AVX2
+    if (n % 32 == 0 && have_avx2()) return quantize_block_avx2(x, q, n);
+#endif
+    return quantize_block_plain(x, q, n);
 }
 
 static void quantize_32(const float *x, kq_act32 *dst, int64_t n_blocks)

@@ -87,7 +87,7 @@ static void attend(const attn_task *t, int64_t i, int64_t g, int64_t h0, int nh)
     int64_t lo = 0;
     if (c->n_swa > 0 && c->is_swa[t->layer] && p - c->n_swa + 1 > 0) lo = p - c->n_swa + 1;
     for (int64_t d = 0; d < nh * hd; d++) out[d] = 0;
-    float run_max[GROUP], w[GROUP], dots[GROUP];
+    float run_max[GROUP], dots[GROUP];
     double run_sum[GROUP];
     float sc[KEY_BLOCK][GROUP];
     for (int h = 0; h < nh; h++) run_max[h] = -INFINITY, run_sum[h] = 0;
@@ -109,13 +109,13 @@ static void attend(const attn_task *t, int64_t i, int64_t g, int64_t h0, int nh)
                 run_sum[h] *= r;
                 run_max[h] = bmax[h];
             }
-        for (int64_t j = 0; j < nb; j++) {
+        for (int64_t j = 0; j < nb; j++)
             for (int h = 0; h < nh; h++) {
-                w[h] = expf(sc[j][h] - run_max[h]);
-                run_sum[h] += w[h];
+                sc[j][h] = expf(sc[j][h] - run_max[h]);
+                run_sum[h] += sc[j][h];
             }
-            kq__vaxpy_multi(out, hd, nh, w, V + (size_t)(j0 + j) * (size_t)kv_dim, hd);
-        }
+        kq__vaxpy_block(out, hd, nh, &sc[0][0], GROUP, V + (size_t)j0 * (size_t)kv_dim, kv_dim,
+                        (int)nb, hd);
     }
     for (int h = 0; h < nh; h++) {
         float inv = (float)(1.0 / run_sum[h]);

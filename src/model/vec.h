@@ -12,6 +12,10 @@ void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, in
 /* y_h += w[h] x for ny rows y_h = y + h y_stride (one pass over x). */
 void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
                      int64_t n);
+/* y_h += sum over j < nx of w[j * w_stride + h] x_j, for ny rows
+ * y_h = y + h y_stride and nx rows x_j = x + j x_stride (keys' values). */
+void kq__vaxpy_block(float *y, int64_t y_stride, int ny, const float *w, int w_stride,
+                     const float *x, int64_t x_stride, int nx, int64_t n);
 /* y = gelu(g) * u, GELU in its tanh form. */
 void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n);
 
