@@ -42,8 +42,9 @@ static void qk_rows(void *ctx, int64_t b, int64_t e)
             norm_heads(q, L->q_norm, c->n_head, hd, c->eps);
             norm_heads(k, L->k_norm, c->n_head_kv, hd, c->eps);
         }
-        kq__op_rope(c, t->layer, L->rope_freqs, q, c->n_head, hd, t->pos[i]);
-        kq__op_rope(c, t->layer, L->rope_freqs, k, c->n_head_kv, hd, t->pos[i]);
+        /* k follows q in the row: one pass rotates both, each angle's cos
+         * and sin computed once for all heads */
+        kq__op_rope(c, t->layer, L->rope_freqs, q, c->n_head + c->n_head_kv, hd, t->pos[i]);
         size_t s = t->seq ? (size_t)t->seq[i] : 0;
         size_t slot = ((s * (size_t)c->n_layer + (size_t)t->layer) * (size_t)m->n_ctx +
                        (size_t)t->pos[i]) * (size_t)kv;
@@ -87,7 +88,7 @@ static void attend(const attn_task *t, int64_t i, int64_t g, int64_t h0, int nh)
     int64_t lo = 0;
     if (c->n_swa > 0 && c->is_swa[t->layer] && p - c->n_swa + 1 > 0) lo = p - c->n_swa + 1;
     for (int64_t d = 0; d < nh * hd; d++) out[d] = 0;
-    float run_max[GROUP], dots[GROUP];
+    float run_max[GROUP];
     double run_sum[GROUP];
     float sc[KEY_BLOCK][GROUP];
     for (int h = 0; h < nh; h++) run_max[h] = -INFINITY, run_sum[h] = 0;
@@ -95,13 +96,13 @@ static void attend(const attn_task *t, int64_t i, int64_t g, int64_t h0, int nh)
         int64_t nb = p + 1 - j0 < KEY_BLOCK ? p + 1 - j0 : KEY_BLOCK;
         float bmax[GROUP];
         for (int h = 0; h < nh; h++) bmax[h] = -INFINITY;
-        for (int64_t j = 0; j < nb; j++) {
-            kq__vdot_multi(q, hd, nh, K + (size_t)(j0 + j) * (size_t)kv_dim, hd, dots);
+        kq__vdot_block(q, hd, nh, K + (size_t)j0 * (size_t)kv_dim, kv_dim, (int)nb, hd, &sc[0][0],
+                       GROUP);
+        for (int64_t j = 0; j < nb; j++)
             for (int h = 0; h < nh; h++) {
-                sc[j][h] = t->scale * dots[h];
+                sc[j][h] *= t->scale;
                 if (sc[j][h] > bmax[h]) bmax[h] = sc[j][h];
             }
-        }
         for (int h = 0; h < nh; h++)
             if (bmax[h] > run_max[h]) {
                 float r = expf(run_max[h] - bmax[h]); /* 0 on the first block */

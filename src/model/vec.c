@@ -38,6 +38,12 @@ static void axpy_multi_plain(float *y, int64_t ys, int ny, const float *w, const
     for (int h = 0; h < ny; h++) axpy_plain(y + h * ys, w[h], x, n);
 }
 
+static void dot_block_plain(const float *q, int64_t qs, int nq, const float *k, int64_t ks,
+                            int nk, int64_t n, float *out, int os)
+{
+    for (int j = 0; j < nk; j++) dot_multi_plain(q, qs, nq, k + j * ks, n, out + j * os);
+}
+
 static void axpy_block_plain(float *y, int64_t ys, int ny, const float *w, int ws,
                              const float *x, int64_t xs, int nx, int64_t n)
 {
@@ -108,12 +114,49 @@ AVX2 static void dot4_avx2(const float *q, int64_t qs, const float *k, int64_t n
         for (int h = 0; h < 4; h++) out[h] += q[h * qs + i] * k[i];
 }
 
+/* Four queries against two keys: each query chunk loaded once for both
+ * (dot4 alone loaded five vectors per four fmas). Each (query, key) sum is
+ * dot4's chain, so the same bits. */
+AVX2 static void dot4x2_avx2(const float *q, int64_t qs, const float *k0, const float *k1,
+                             int64_t n, float *out0, float *out1)
+{
+    __m256 a[4], b[4];
+    for (int h = 0; h < 4; h++) a[h] = b[h] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 u = _mm256_loadu_ps(k0 + i), v = _mm256_loadu_ps(k1 + i);
+        for (int h = 0; h < 4; h++) {
+            const __m256 qh = _mm256_loadu_ps(q + h * qs + i);
+            a[h] = _mm256_fmadd_ps(qh, u, a[h]);
+            b[h] = _mm256_fmadd_ps(qh, v, b[h]);
+        }
+    }
+    for (int h = 0; h < 4; h++) out0[h] = hsum(a[h]), out1[h] = hsum(b[h]);
+    for (; i < n; i++)
+        for (int h = 0; h < 4; h++) {
+            out0[h] += q[h * qs + i] * k0[i];
+            out1[h] += q[h * qs + i] * k1[i];
+        }
+}
+
 AVX2 static void dot_multi_avx2(const float *q, int64_t qs, int nq, const float *k, int64_t n,
                                 float *out)
 {
     int h = 0;
     for (; h + 4 <= nq; h += 4) dot4_avx2(q + h * qs, qs, k, n, out + h);
     for (; h < nq; h++) out[h] = dot_avx2(q + h * qs, k, n);
+}
+
+AVX2 static void dot_block_avx2(const float *q, int64_t qs, int nq, const float *k, int64_t ks,
+                                int nk, int64_t n, float *out, int os)
+{
+    int j = 0;
+    if (nq % 4 == 0)
+        for (; j + 2 <= nk; j += 2)
+            for (int h = 0; h < nq; h += 4)
+                dot4x2_avx2(q + h * qs, qs, k + j * ks, k + (j + 1) * ks, n, out + j * os + h,
+                            out + (j + 1) * os + h);
+    for (; j < nk; j++) dot_multi_avx2(q, qs, nq, k + j * ks, n, out + j * os);
 }
 
 /* y_h += w_h x for ny rows: each chunk of x is loaded once for all rows. */
@@ -276,6 +319,15 @@ void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const f
         axpy_multi_plain(y, y_stride, ny, w, x, n);
 }
 
+void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
+                    int nk, int64_t n, float *out, int out_stride)
+{
+    if (have_avx2())
+        dot_block_avx2(q, q_stride, nq, k, k_stride, nk, n, out, out_stride);
+    else
+        dot_block_plain(q, q_stride, nq, k, k_stride, nk, n, out, out_stride);
+}
+
 void kq__vaxpy_block(float *y, int64_t y_stride, int ny, const float *w, int w_stride,
                      const float *x, int64_t x_stride, int nx, int64_t n)
 {
@@ -315,6 +367,12 @@ void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const f
 void kq__vaxpy(float *y, float a, const float *x, int64_t n)
 {
     axpy_plain(y, a, x, n);
+}
+
+void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
+                    int nk, int64_t n, float *out, int out_stride)
+{
+    dot_block_plain(q, q_stride, nq, k, k_stride, nk, n, out, out_stride);
 }
 
 void kq__vaxpy_block(float *y, int64_t y_stride, int ny, const float *w, int w_stride,

@@ -12,6 +12,10 @@ void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, in
 /* y_h += w[h] x for ny rows y_h = y + h y_stride (one pass over x). */
 void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
                      int64_t n);
+/* out[j * out_stride + h] = q_h . k_j for nq queries q_h = q + h q_stride
+ * and nk keys k_j = k + j k_stride (the same sums as kq__vdot_multi). */
+void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
+                    int nk, int64_t n, float *out, int out_stride);
 /* y_h += sum over j < nx of w[j * w_stride + h] x_j, for ny rows
  * y_h = y + h y_stride and nx rows x_j = x + j x_stride (keys' values). */
 void kq__vaxpy_block(float *y, int64_t y_stride, int ny, const float *w, int w_stride,
