@@ -37,8 +37,6 @@ typedef struct kq_model_info {
     int32_t n_ctx, n_seq;            /* as opened */
     int32_t bos, eos;                /* -1 where the tokenizer has none */
     uint64_t weight_bytes;           /* bytes of all weights read per token (dense) */
-    uint64_t graph_replays;          /* forward passes replayed from a captured CUDA graph
-                                        (0 on host backends, or with KQ_GRAPH=0) */
 } kq_model_info;
 
 /* Opens the GGUF file at path and loads its weights on b (which must outlive
@@ -47,6 +45,10 @@ KQ_API kq_status kq_model_open(kq_backend *b, const char *path, const kq_model_p
                                kq_model **out);
 KQ_API void kq_model_free(kq_model *m); /* NULL is a no-op */
 KQ_API kq_status kq_model_get_info(const kq_model *m, kq_model_info *out);
+/* Forward passes replayed from a captured CUDA graph so far (0 on host
+ * backends, for MoE models, and with KQ_GRAPH=0 or KQ_PROFILE=1 set). A
+ * function rather than a kq_model_info field, so that struct keeps its size. */
+KQ_API uint64_t kq_model_graph_replays(const kq_model *m);
 
 /* Text to token ids with the file's own tokenizer; *out is malloc'd, the
  * caller free()s it. add_special: BOS/EOS as the metadata says. */

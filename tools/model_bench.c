@@ -182,11 +182,9 @@ int kq_cmd_bench_model(int argc, char **argv)
                100.0 * bytes * gm / 1e9 / ceil.read_gbs, ceil.read_gbs);
     else
         printf("\n");
-    kq_model_info after;
-    if (kq_model_get_info(m, &after) == KQ_OK)
-        printf("passes replayed from a captured CUDA graph: %llu%s\n",
-               (unsigned long long)after.graph_replays,
-               after.graph_replays ? "" : " (host backend, MoE, KQ_GRAPH=0 or KQ_PROFILE)");
+    uint64_t replays = kq_model_graph_replays(m);
+    printf("passes replayed from a captured CUDA graph: %llu%s\n", (unsigned long long)replays,
+           replays ? "" : " (host backend, MoE, KQ_GRAPH=0 or KQ_PROFILE)");
     rc = 0;
 out:
     free(tok);

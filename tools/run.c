@@ -245,10 +245,9 @@ static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64
             info.arch, o->backend, (long long)n_prompt, b, t_prefill,
             (double)(n_prompt * b) / t_prefill, (long long)n_decoded, t_decode,
             t_decode > 0 ? (double)n_decoded / t_decode : 0.0, (long long)generated);
-    kq_model_info after;
-    if (kq_model_get_info(m, &after) == KQ_OK && after.graph_replays)
+    if (kq_model_graph_replays(m))
         fprintf(stderr, "kq run: %llu passes replayed from a captured CUDA graph (KQ_GRAPH=0: none)\n",
-                (unsigned long long)after.graph_replays);
+                (unsigned long long)kq_model_graph_replays(m));
     rc = 0;
 done:
     free_state(&s, b);

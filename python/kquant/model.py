@@ -27,7 +27,7 @@ class kq_model_info(Structure):
                 ("n_head_kv", c_int32), ("head_dim", c_int32), ("n_ff", c_int32),
                 ("n_expert", c_int32), ("n_expert_used", c_int32), ("n_ctx", c_int32),
                 ("n_seq", c_int32), ("bos", c_int32), ("eos", c_int32),
-                ("weight_bytes", c_uint64), ("graph_replays", c_uint64)]
+                ("weight_bytes", c_uint64)]
 
 
 class kq_sampler_params(Structure):
@@ -39,6 +39,7 @@ _SIGNATURES = {
     "kq_model_open": (c_int, [_P, c_char_p, POINTER(kq_model_params), POINTER(_P)]),
     "kq_model_free": (None, [_P]),
     "kq_model_get_info": (c_int, [_P, POINTER(kq_model_info)]),
+    "kq_model_graph_replays": (c_uint64, [_P]),
     "kq_model_tokenize": (c_int, [_P, c_char_p, c_size_t, c_int, c_int, POINTER(_P),
                                   POINTER(c_size_t)]),
     "kq_model_token_to_piece": (c_int, [_P, c_int32, c_char_p, c_size_t, POINTER(c_size_t)]),
@@ -90,6 +91,12 @@ class Model:
                                          int(getattr(info, f))) for f in fields}
         self.n_vocab: int = int(info.n_vocab)
         self.n_ctx: int = int(info.n_ctx)
+
+    @property
+    def graph_replays(self) -> int:
+        """Forward passes replayed from a captured CUDA graph so far (0 on
+        CPU backends, MoE models, or with KQ_GRAPH=0)."""
+        return int(lib.kq_model_graph_replays(self._h))
 
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]:
         """Token ids of `text` by the file's tokenizer (BOS etc. as its

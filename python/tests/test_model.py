@@ -89,6 +89,7 @@ def test_model_binding(model_path):
         out.append(tok)
         logits = m.forward([tok], last_only=True)
     assert text == m.detokenize(out)
+    assert m.graph_replays == 0  # host backends never capture
 
 
 def test_model_outlives_backend_object(model_path):

@@ -209,9 +209,13 @@ kq_status kq_model_get_info(const kq_model *m, kq_model_info *out)
         .bos = m->tok ? kq__tokenizer_bos(m->tok) : -1,
         .eos = m->tok ? kq__tokenizer_eos(m->tok) : -1,
         .weight_bytes = m->weight_bytes,
-        .graph_replays = m->graphs.replays,
     };
     return KQ_OK;
+}
+
+uint64_t kq_model_graph_replays(const kq_model *m)
+{
+    return m ? m->graphs.replays : 0;
 }
 
 kq_status kq_model_tokenize(const kq_model *m, const char *text, size_t len, int add_special,
