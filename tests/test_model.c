@@ -523,6 +523,25 @@ static void check_model(const spec *s, const char *backend, bound tol)
     e = rel_err(lg, ref + (T0 - 1) * V, V);
     KT_CHECK(within(e, tol), "%s on %s: last-row logits after reset off by %.3g", s->arch, backend,
              e.max);
+    /* A batch larger than any before reallocates the batch and logits
+     * buffers; on cuda the graphs captured above name the old ones. The
+     * two-row shape then runs fresh, is captured again and replays: every
+     * pass still matches the reference. */
+    KT_OK(kq_model_seq_reset(m, -1));
+    for (int64_t i = 0; i < T; i++) pos[i] = (int32_t)i, seq[i] = 0;
+    kt_poison(lg, T * V);
+    if (!KT_OK(kq_model_forward(m, tok, pos, seq, T, NULL, lg))) goto out;
+    e = rel_err(lg, ref, T * V);
+    KT_CHECK(within(e, tol), "%s on %s: a %lld-token batch after growth off by %.3g", s->arch,
+             backend, (long long)T, e.max);
+    for (int64_t t = 0; t + 2 <= T0; t += 2) {
+        int32_t bt[2] = {tok[t], tok[t + 1]}, bp[2] = {(int32_t)t, (int32_t)t + 1}, bs[2] = {1, 1};
+        kt_poison(lg, 2 * V);
+        if (!KT_OK(kq_model_forward(m, bt, bp, bs, 2, NULL, lg))) goto out;
+        e = rel_err(lg, ref + t * V, 2 * V);
+        KT_CHECK(within(e, tol), "%s on %s: sequence 1 rows %lld-%lld after growth off by %.3g",
+                 s->arch, backend, (long long)t, (long long)t + 1, e.max);
+    }
 out:
     kq_model_free(m);
     kq_backend_close(b);

@@ -10,7 +10,10 @@
  * allocates on first use is in place, then is captured on its second pass
  * and replayed from then on. The kernels read positions, sequences and row
  * indices from fixed device buffers, so one graph serves every position.
- * A capture the runtime refuses leaves that shape uncaptured for good. */
+ * A capture the runtime refuses leaves that shape uncaptured for good.
+ * Growing the batch buffers or the logits buffer frees every graph (they
+ * name the old addresses), as does a load that moves the backend's scratch
+ * (the epoch check below). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -47,6 +47,8 @@ static void free_bufs(kq_model *m)
 static kq_status reserve(kq_model *m, int64_t n)
 {
     if (n <= m->buf.cap) return KQ_OK;
+    /* captured graphs name the buffers about to be freed */
+    kq__model_graphs_free(m);
     free_bufs(m);
     const kq_model_config *c = &m->c;
     kq_model_bufs *B = &m->buf;

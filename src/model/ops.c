@@ -197,6 +197,7 @@ kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, flo
         return KQ_OK;
     }
     if (n_out > m->buf.cap_logits) {
+        kq__model_graphs_free(m); /* they name the old logits buffer */
         kq_free(m->b, m->buf.d_logits);
         m->buf.d_logits = NULL;
         m->buf.cap_logits = 0;
