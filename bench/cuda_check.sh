@@ -47,7 +47,12 @@ for step in "$@"; do
   torch)
     # The Python package on torch CUDA tensors (python/tests/test_torch.py).
     # The device's python3 has torch and numpy; pytest and gguf travel as
-    # wheels in .whl (carry it), installed into /tmp/site.
+    # wheels in .whl (carry it), installed into /tmp/site. Fetch them here,
+    # once, for the device's Python 3.12:
+    #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+    #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    #     -d .whl pytest iniconfig pluggy packaging gguf pyyaml tqdm pygments requests \
+    #     urllib3 idna certifi charset-normalizer
     [ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
     PYTHONPATH=/tmp/site:python KQ_LIB=$PWD/build-dev/libkquant.so \
       python3 -m pytest -q -p no:cacheprovider python/tests/test_torch.py >"$out/torch.log" 2>&1
