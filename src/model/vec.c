@@ -87,15 +87,6 @@ AVX2 static float dot_avx2(const float *a, const float *b, int64_t n)
     return s;
 }
 
-AVX2 static void axpy_avx2(float *y, float a, const float *x, int64_t n)
-{
-    __m256 va = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
 /* Four queries against one key: the key is loaded once for all four. */
 AVX2 static void dot4_avx2(const float *q, int64_t qs, const float *k, int64_t n, float *out)
 {
@@ -157,22 +148,6 @@ AVX2 static void dot_block_avx2(const float *q, int64_t qs, int nq, const float 
                 dot4x2_avx2(q + h * qs, qs, k + j * ks, k + (j + 1) * ks, n, out + j * os + h,
                             out + (j + 1) * os + h);
     for (; j < nk; j++) dot_multi_avx2(q, qs, nq, k + j * ks, n, out + j * os);
-}
-
-/* y_h += w_h x for ny rows: each chunk of x is loaded once for all rows. */
-AVX2 static void axpy_multi_avx2(float *y, int64_t ys, int ny, const float *w, const float *x,
-                                 int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        for (int h = 0; h < ny; h++) {
-            float *yh = y + h * ys + i;
-            _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_set1_ps(w[h]), v, _mm256_loadu_ps(yh)));
-        }
-    }
-    for (; i < n; i++)
-        for (int h = 0; h < ny; h++) y[h * ys + i] += w[h] * x[i];
 }
 
 /* axpy_block with NY rows of y, C vectors of 8 per row per step: the rows'
@@ -288,37 +263,6 @@ static int have_avx2(void)
     return v;
 }
 
-float kq__vdot(const float *a, const float *b, int64_t n)
-{
-    return have_avx2() ? dot_avx2(a, b, n) : dot_plain(a, b, n);
-}
-
-void kq__vaxpy(float *y, float a, const float *x, int64_t n)
-{
-    if (have_avx2())
-        axpy_avx2(y, a, x, n);
-    else
-        axpy_plain(y, a, x, n);
-}
-
-void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, int64_t n,
-                    float *out)
-{
-    if (have_avx2())
-        dot_multi_avx2(q, q_stride, nq, k, n, out);
-    else
-        dot_multi_plain(q, q_stride, nq, k, n, out);
-}
-
-void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
-                     int64_t n)
-{
-    if (have_avx2())
-        axpy_multi_avx2(y, y_stride, ny, w, x, n);
-    else
-        axpy_multi_plain(y, y_stride, ny, w, x, n);
-}
-
 void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
                     int nk, int64_t n, float *out, int out_stride)
 {
@@ -346,28 +290,6 @@ void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n)
 }
 
 #else
-
-float kq__vdot(const float *a, const float *b, int64_t n)
-{
-    return dot_plain(a, b, n);
-}
-
-void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, int64_t n,
-                    float *out)
-{
-    dot_multi_plain(q, q_stride, nq, k, n, out);
-}
-
-void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
-                     int64_t n)
-{
-    axpy_multi_plain(y, y_stride, ny, w, x, n);
-}
-
-void kq__vaxpy(float *y, float a, const float *x, int64_t n)
-{
-    axpy_plain(y, a, x, n);
-}
 
 void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
                     int nk, int64_t n, float *out, int out_stride)

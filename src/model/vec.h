@@ -4,16 +4,8 @@
 
 #include <stdint.h>
 
-float kq__vdot(const float *a, const float *b, int64_t n);
-void kq__vaxpy(float *y, float a, const float *x, int64_t n); /* y += a x */
-/* out[h] = q_h . k for nq vectors q_h = q + h q_stride (one pass over k). */
-void kq__vdot_multi(const float *q, int64_t q_stride, int nq, const float *k, int64_t n,
-                    float *out);
-/* y_h += w[h] x for ny rows y_h = y + h y_stride (one pass over x). */
-void kq__vaxpy_multi(float *y, int64_t y_stride, int ny, const float *w, const float *x,
-                     int64_t n);
 /* out[j * out_stride + h] = q_h . k_j for nq queries q_h = q + h q_stride
- * and nk keys k_j = k + j k_stride (the same sums as kq__vdot_multi). */
+ * and nk keys k_j = k + j k_stride (each one dot product summed in 8 lanes, then across them). */
 void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
                     int nk, int64_t n, float *out, int out_stride);
 /* y_h += sum over j < nx of w[j * w_stride + h] x_j, for ny rows
