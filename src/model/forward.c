@@ -106,6 +106,22 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
     return kq__mop_add(m, m->buf.x, m->buf.y, n * d);
 }
 
+/* Every layer over the batch's *rows rows. want (NULL: all rows; host
+ * backends only) is handed to the last layer, which keeps the wanted rows
+ * and shrinks *rows to them. */
+static kq_status layers(kq_model *m, int32_t *pos, int32_t *seq, int64_t *rows,
+                        const uint8_t *want)
+{
+    kq_status st = KQ_OK;
+    for (int64_t l = 0; st == KQ_OK && l < m->c.n_layer; l++) {
+        const uint8_t *w = l == m->c.n_layer - 1 ? want : NULL;
+        st = attention_block(m, l, pos, seq, rows, w);
+        if (st == KQ_OK && *rows > 0) st = ffn_block(m, l, *rows);
+        if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
+    }
+    return st;
+}
+
 /* The output head over the n_out rows of x that idx names (device: the
  * indices are in buf.d_idx; n_out == n: every row, in order). */
 static kq_status head(kq_model *m, int64_t n, int64_t n_out, float *out)
@@ -140,12 +156,7 @@ static kq_status device_body(kq_model *m, void *ctx)
 {
     const device_pass *p = ctx;
     int64_t rows = p->n;
-    kq_status st = KQ_OK;
-    for (int64_t l = 0; st == KQ_OK && l < m->c.n_layer; l++) {
-        st = attention_block(m, l, (int32_t *)p->pos, (int32_t *)p->seq, &rows, NULL);
-        if (st == KQ_OK) st = ffn_block(m, l, rows);
-        if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
-    }
+    kq_status st = layers(m, (int32_t *)p->pos, (int32_t *)p->seq, &rows, NULL);
     if (st != KQ_OK || p->n_out == 0) return st;
     return head(m, p->n, p->n_out, p->out);
 }
@@ -171,15 +182,9 @@ static kq_status device_forward(kq_model *m, const int32_t *tokens, const int32_
 static kq_status host_forward(kq_model *m, const int32_t *tokens, int32_t *pos, int32_t *seq,
                               int64_t n, int64_t n_out, const uint8_t *want, float *logits)
 {
-    const kq_model_config *c = &m->c;
     kq_status st = kq__mop_embed(m, tokens, n);
     int64_t rows = n;
-    for (int64_t l = 0; st == KQ_OK && l < c->n_layer; l++) {
-        const uint8_t *w = l == c->n_layer - 1 ? want : NULL;
-        st = attention_block(m, l, pos, seq, &rows, w);
-        if (st == KQ_OK && rows > 0) st = ffn_block(m, l, rows);
-        if (st != KQ_OK) st = kq__fail_context(st, "model: layer %lld: ", (long long)l);
-    }
+    if (st == KQ_OK) st = layers(m, pos, seq, &rows, want);
     /* the last layer kept the wanted rows, in order, at the front of x */
     if (st != KQ_OK || n_out == 0) return st;
     return head(m, n_out, n_out, logits);
