@@ -15,6 +15,7 @@
 #include "formats/formats.h"
 #include "formats/type_list.h"
 #include "kquant.h"
+#include "cpu_features.h"
 #include "ukernel.h"
 
 /* From type_list.h's act column: a quantized type without one is a compile
@@ -107,27 +108,21 @@ __attribute__((target("avx2"))) static float quantize_block_avx2(const float *x,
     return d;
 }
 
-static int have_avx2(void)
-{
-    static _Atomic int cached = -1;
-    int v = cached;
-    if (v < 0) {
-        __builtin_cpu_init();
-        cached = v = __builtin_cpu_supports("avx2");
-    }
-    return v;
-}
 #endif
 
-static float quantize_block(const float *x, int8_t *q, size_t n)
+typedef float (*block_fn)(const float *x, int8_t *q, size_t n);
+
+/* The body for this CPU, chosen once per row (both block sizes are
+ * multiples of 32). */
+static block_fn pick_block(void)
 {
 #ifdef KQ_ACT_AVX2
-    if (n % 32 == 0 && have_avx2()) return quantize_block_avx2(x, q, n);
+    if (kq__cpu_features()->avx2) return quantize_block_avx2;
 #endif
-    return quantize_block_plain(x, q, n);
+    return quantize_block_plain;
 }
 
-static void quantize_32(const float *x, kq_act32 *dst, int64_t n_blocks)
+static void quantize_32(block_fn quantize_block, const float *x, kq_act32 *dst, int64_t n_blocks)
 {
     for (int64_t b = 0; b < n_blocks; b++) {
         kq_act32 *o = &dst[b];
@@ -138,7 +133,7 @@ static void quantize_32(const float *x, kq_act32 *dst, int64_t n_blocks)
     }
 }
 
-static void quantize_256(const float *x, kq_act256 *dst, int64_t n_blocks)
+static void quantize_256(block_fn quantize_block, const float *x, kq_act256 *dst, int64_t n_blocks)
 {
     for (int64_t b = 0; b < n_blocks; b++) {
         kq_act256 *o = &dst[b];
@@ -154,8 +149,9 @@ static void quantize_256(const float *x, kq_act256 *dst, int64_t n_blocks)
 
 void kq__act_quantize(kq_act_kind a, const float *x, void *dst, int64_t k)
 {
+    const block_fn f = pick_block();
     if (a == KQ_ACT_32)
-        quantize_32(x, dst, k / 32);
+        quantize_32(f, x, dst, k / 32);
     else
-        quantize_256(x, dst, k / 256);
+        quantize_256(f, x, dst, k / 256);
 }
