@@ -28,6 +28,7 @@ const uint8_t kq_x86_pair16[4][32] = {
 
 const kq_ukernel *kq__ukernel_avx2(int weight_type, int variant)
 {
+    kq__x86_half_table_init();
     const int v = variant ? 1 : 0;
     switch (weight_type) {
 #define KQ_AVX2_CASE(id, name, block, elems, act) \

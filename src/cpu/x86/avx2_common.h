@@ -44,6 +44,19 @@ KQ_X86_INLINE float kq_x86_half(const void *p)
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(kq_x86_load_u16(p))));
 }
 
+/* Every fp16 bit pattern as a float, and every E8M0 byte as
+ * kq_e8m0_half (avx2_half_table.c), filled by
+ * kq__x86_half_table_init(), which the AVX2 and AVX-512 kernel lookups call. */
+extern float kq__x86_half_table[65536];
+extern float kq__x86_e8m0_table[256];
+void kq__x86_half_table_init(void);
+
+/* The fp16 at p, broadcast: a table read, no vector operation spent. */
+KQ_X86_INLINE __m256 kq_x86_half_bcast(const void *p)
+{
+    return _mm256_broadcast_ss(&kq__x86_half_table[kq_x86_load_u16(p)]);
+}
+
 KQ_X86_INLINE float kq_x86_hsum(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -3,20 +3,25 @@
  * Strategy: the tile's rows outer, blocks inner, so the NC float
  * accumulators stay in registers (a 32-value block is too short to pay for
  * accumulators in memory, measured 1.2x slower). A row's block becomes one
- * vector of signed bytes (q4_0: nibble - 8; q8_0: as stored), applied to
- * all NC activation rows: maddubs takes |w| and the activation with w's sign
- * moved onto it (no saturation: 2 * 128 * 127 < 32767), madd by ones. For
- * q4_0 this costs fewer operations than an unsigned nibble with a -8 * a.sum
- * correction (measured 1.25x faster at nc 1).
+ * vector of bytes applied to all NC activation rows. q8_0's are signed:
+ * maddubs takes |w| and the activation with w's sign moved onto it (no
+ * saturation: 2 * 128 * 127 < 32767), madd by ones. q4_0's nibbles stay
+ * unsigned (0..15) and the -8 comes after the madd, as the activation
+ * block's sum subtracted from each of the 8 int32 lanes: a broadcast load
+ * and one subtraction, where signed nibbles cost a subtraction and two
+ * vpsignb.
  * Each block has its own float scale, so the int32 lanes are converted and
- * accumulated with d * da every block (one cvt and one fma per tile entry).
+ * accumulated with d * da every block (one cvt and one fma per tile entry);
+ * d is a broadcast load from avx2_half_table.c's table, no vector operation.
  *
  * Measured (avx2.c says how), q4_0 / q8_0, weights in L2: nc 1: 12.2 /
- * 26.6 GB/s of weights; nc 4: 63 / 67 GOP/s; nc 8: 69 / 71 GOP/s. Each
- * 32-value block pays its own scale conversion and fma, so these stay below
- * the k-quant kernels; q4_0 at nc 1 is bound by the vector ports (about 13
- * operations per 18 bytes). From DRAM, nc 1, one thread, K = 4096: 9.6 /
- * 11.4 GB/s against 11.8 / 12.5 GB/s for a plain read. */
+ * 26.6 GB/s of weights before the unsigned nibbles and the scale table,
+ * q4_0 16.5 GB/s after (1.45 -> 1.09 ns a block); nc 4: 63 / 67 GOP/s;
+ * nc 8: 69 / 71 GOP/s. Each 32-value block still pays a cvt, a mul and an
+ * fma on the two FMA pipes beside maddubs and madd, so these stay below
+ * the k-quant kernels. kq bench, 4096x4096, m = 1, 2 threads, from DRAM:
+ * q4_0 600 -> 400-500 us (46% -> 58-69% of the read ceiling), q8_0 83-90%.
+ */
 #include "cpu/x86/avx2_common.h"
 
 #if defined(__x86_64__)
@@ -39,16 +44,19 @@ KQ_X86_INLINE void q40_block(const uint8_t *blk, const uint8_t *a, size_t a_stri
                              const int NC, __m256 *acc, const int Q8)
 {
     const __m256i ones = _mm256_set1_epi16(1);
-    /* Signed weights (q4_0: q - 8), their magnitudes, and per activation
-     * row the sign moved onto the activation: maddubs(|w|, a * sign(w)). */
-    const __m256i wv = Q8 ? _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2))
-                          : _mm256_sub_epi8(q40_unpack(blk), _mm256_set1_epi8(8));
-    const __m256i wa = _mm256_sign_epi8(wv, wv);
-    const __m256 vd = _mm256_set1_ps(kq_x86_half(blk));
+    /* q8_0: signed weights, their magnitudes, and per activation row the
+     * sign moved onto the activation: maddubs(|w|, a * sign(w)). q4_0: the
+     * nibbles as they are (0..15) and the -8 afterwards (below). */
+    const __m256i wv = Q8 ? _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)) : q40_unpack(blk);
+    const __m256i wa = Q8 ? _mm256_sign_epi8(wv, wv) : wv;
+    const __m256 vd = kq_x86_half_bcast(blk);
     for (int c = 0; c < NC; c++) {
         const kq_act32 *ab = (const kq_act32 *)(const void *)(a + (size_t)c * a_stride) + b;
         const __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)ab->q);
-        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av, wv)), ones);
+        __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wa, Q8 ? _mm256_sign_epi8(av, wv) : av), ones);
+        /* q4_0's -8 * (sum of the block's activations), spread as -sum over
+         * each of the 8 lanes. */
+        if (!Q8) s = _mm256_sub_epi32(s, _mm256_set1_epi32(ab->sum));
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(vd, _mm256_broadcast_ss(&ab->d)), acc[c]);
     }
 }

@@ -22,6 +22,7 @@
 
 const kq_ukernel *kq__ukernel_avx512(int weight_type, int variant)
 {
+    kq__x86_half_table_init();
     const int v = variant ? 1 : 0;
     const int vnni = kq__cpu_features()->avx512vnni;
     switch (weight_type) {

@@ -87,19 +87,13 @@ KQ_X86_INLINE void B32_FN(b32_block_)(const uint8_t *blk, const uint8_t *a, size
     const __m256i wv = B32_FN(b32_values_)(blk, S, grid);
     const __m256i wa = is_signed ? _mm256_sign_epi8(wv, wv) : wv;
     /* lane 0 the scale, lane 1 the min (q4_1/q5_1: d and m are adjacent). */
-    __m128 dm;
-    if (S.e8m0)
-        dm = _mm_set_ss(kq_e8m0_half(blk[0]));
-    else if (S.m >= 0)
-        dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)kq_x86_load_u32(blk)));
-    else
-        dm = _mm_cvtph_ps(_mm_cvtsi32_si128(kq_x86_load_u16(blk)));
     if (S.m < 0) {
         /* No min: d * da in 256 bits from a broadcast load, one shuffle per
          * activation row fewer than the 128-bit pair below (q5_0 and
          * iq4_nl at m = 64..512: about 8% faster against q8_0 in the same
-         * runs); the product and the sums are the same bits. */
-        const __m256 vd = _mm256_broadcastss_ps(dm);
+         * runs); the product and the sums are the same bits. The scale
+         * comes from a table (avx2_half_table.c): no vector operation. */
+        const __m256 vd = S.e8m0 ? _mm256_broadcast_ss(&kq__x86_e8m0_table[blk[0]]) : kq_x86_half_bcast(blk);
         for (int c = 0; c < NC; c++) {
             const kq_act32 *ab = (const kq_act32 *)(const void *)(a + (size_t)c * a_stride) + b;
             const __m256i s = B32_FN(b32_dot_)(wv, wa, _mm256_loadu_si256((const __m256i *)(const void *)ab->q), is_signed);
@@ -107,6 +101,7 @@ KQ_X86_INLINE void B32_FN(b32_block_)(const uint8_t *blk, const uint8_t *a, size
         }
         return;
     }
+    const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)kq_x86_load_u32(blk)));
     for (int c = 0; c < NC; c++) {
         const kq_act32 *ab = (const kq_act32 *)(const void *)(a + (size_t)c * a_stride) + b;
         const __m256i s = B32_FN(b32_dot_)(wv, wa, _mm256_loadu_si256((const __m256i *)(const void *)ab->q), is_signed);
