@@ -77,6 +77,30 @@ static void check_row(const float *x, const char *what)
         }
         bad256 += !ok;
     }
+    /* kq_act32x8: this row as row r of a poisoned tile; the other rows'
+     * bytes must keep the poison. */
+    static kq_act32x8 x8[K / 32];
+    const int r = (int)kt_range(0, 7);
+    memset(x8, 0x5A, sizeof x8);
+    kq__act_quantize_x8(x, x8, r, K);
+    int bad_x8 = 0;
+    for (int b = 0; b < K / 32; b++) {
+        float d = rule(x + 32 * b, q, 32);
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) s += q[j];
+        int ok = same_d(x8[b].d[r], d) && x8[b].sum[r] == s;
+        for (int j = 0; j < 32; j++) ok &= x8[b].q[j / 4][4 * r + j % 4] == q[j];
+        for (int o = 0; o < 8; o++) {
+            if (o == r) continue;
+            uint32_t poison;
+            memcpy(&poison, &x8[b].sum[o], 4);
+            ok &= poison == 0x5A5A5A5Au;
+            for (int g = 0; g < 8; g++) ok &= (uint8_t)x8[b].q[g][4 * o] == 0x5A;
+        }
+        bad_x8 += !ok;
+    }
+    KT_CHECK(bad_x8 == 0, "%s: %d of %d kq_act32x8 blocks (row %d) differ from the rule or touch "
+             "other rows", what, bad_x8, K / 32, r);
     KT_CHECK(bad32 == 0, "%s: %d of %d kq_act32 blocks differ from the rule", what, bad32, K / 32);
     KT_CHECK(bad256 == 0, "%s: %d of %d kq_act256 blocks differ from the rule", what, bad256, K / 256);
 }

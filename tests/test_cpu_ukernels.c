@@ -153,8 +153,28 @@ static void data_free(tile_data *t)
     free(t->x);
 }
 
-/* Runs every tile shape of kernel k on t and checks it. */
-static void check_kernel(const kq_ukernel *k, const tile_data *t, const char *what)
+/* The first 8 activation rows of t as one kq_act32x8 tile (ukernel.h), for
+ * the variant 2 kernels: built here from the kq_act32 blocks by the
+ * layout's definition, not by the library's kq__act_quantize_x8. */
+static kq_act32x8 *make_x8(const tile_data *t)
+{
+    kq_act32x8 *x8 = aligned_alloc(64, sizeof(kq_act32x8) * (size_t)t->nb);
+    if (!x8) return NULL;
+    for (int r = 0; r < 8; r++)
+        for (int64_t b = 0; b < t->nb; b++) {
+            const kq_act32 *blk = (const kq_act32 *)(const void *)((const uint8_t *)t->act +
+                                                                   (size_t)r * t->a_stride) + b;
+            for (int j = 0; j < 32; j++) x8[b].q[j / 4][4 * r + j % 4] = blk->q[j];
+            x8[b].d[r] = blk->d;
+            x8[b].sum[r] = blk->sum;
+        }
+    return x8;
+}
+
+/* Runs every tile shape of kernel k on t and checks it; act: the
+ * activations as the kernel reads them (t->act, or make_x8's tile). */
+static void check_kernel(const kq_ukernel *k, const tile_data *t, const void *act,
+                         const char *what)
 {
     double want[MAX_MR][MAX_NC], mag[MAX_MR][MAX_NC];
     for (int r = 0; r < k->mr; r++)
@@ -180,8 +200,7 @@ static void check_kernel(const kq_ukernel *k, const tile_data *t, const char *wh
         for (int nc = 1; nc <= k->nc && !bad; nc++) {
             const int64_t ldo = nr + 3;
             kt_poison(out, MAX_NC * (MAX_MR + 3));
-            k->tile(t->w, t->w_stride, nr, (const uint8_t *)t->act, t->a_stride, nc, t->nb, out,
-                    ldo);
+            k->tile(t->w, t->w_stride, nr, (const uint8_t *)act, t->a_stride, nc, t->nb, out, ldo);
             for (int c = 0; c < MAX_NC; c++)
                 for (int r = 0; r < ldo; r++) {
                     const float got = out[c * ldo + r];
@@ -216,9 +235,9 @@ static void run_isa(kq_isa isa)
     static const int64_t nbs[] = {1, 3, 56};
     printf("%s: running:", kq__isa_name(isa));
     for (size_t ti = 0; ti < sizeof g_types / sizeof g_types[0]; ti++)
-        for (int v = 0; v < 2; v++) {
+        for (int v = 0; v < 3; v++) {
             const kq_ukernel *k = kq__ukernel(isa, g_types[ti], v);
-            printf(" [%s]", k ? k->name : "none");
+            if (k || v < 2) printf(" [%s]", k ? k->name : "none");
         }
     printf("\n");
     fflush(stdout);
@@ -246,7 +265,17 @@ static void run_isa(kq_isa isa)
                                   "%s %s variant %d: no usable kernel", kq__isa_name(isa),
                                   g_type_names[ti], v))
                         continue;
-                    check_kernel(k, &t, mode ? "random-bytes weights" : "quantized weights");
+                    check_kernel(k, &t, t.act, mode ? "random-bytes weights" : "quantized weights");
+                }
+                /* Variant 2 (kq_act32x8 tiles), where this ISA has it. */
+                const kq_ukernel *k2 = kq__ukernel(isa, g_types[ti], 2);
+                if (k2 && KT_CHECK(t.elems == 32 && k2->nc <= 8 && k2->mr <= MAX_MR,
+                                   "%s %s variant 2: tile %dx%d on a %d-value type",
+                                   kq__isa_name(isa), g_type_names[ti], k2->mr, k2->nc, t.elems)) {
+                    kq_act32x8 *x8 = make_x8(&t);
+                    if (KT_CHECK(x8 != NULL, "out of memory"))
+                        check_kernel(k2, &t, x8, mode ? "random-bytes weights, x8" : "quantized weights, x8");
+                    free(x8);
                 }
                 data_free(&t);
             }

@@ -150,8 +150,23 @@ static void quantize_256(block_fn quantize_block, const float *x, kq_act256 *dst
 void kq__act_quantize(kq_act_kind a, const float *x, void *dst, int64_t k)
 {
     const block_fn f = pick_block();
-    if (a == KQ_ACT_32)
+    if (a == KQ_ACT_256)
+        quantize_256(f, x, dst, k / 256);
+    else if (a == KQ_ACT_32)
         quantize_32(f, x, dst, k / 32);
     else
-        quantize_256(f, x, dst, k / 256);
+        kq__act_quantize_x8(x, dst, 0, k);
+}
+
+void kq__act_quantize_x8(const float *x, void *tile, int row, int64_t k)
+{
+    const block_fn f = pick_block();
+    kq_act32x8 *t = tile;
+    for (int64_t b = 0; b < k / 32; b++) {
+        kq_act32 one;
+        quantize_32(f, x + 32 * b, &one, 1);
+        for (int g = 0; g < 8; g++) memcpy(&t[b].q[g][4 * row], &one.q[4 * g], 4);
+        t[b].d[row] = one.d;
+        t[b].sum[row] = one.sum;
+    }
 }

@@ -79,6 +79,7 @@ kq_status kq__cpu_open(kq_backend *b)
                                 "kq_backend_open('cpu'): no %s micro-kernel for %s (variant %d)",
                                 kq__isa_name((kq_isa)isa), kq_type_name((kq_type)type), v);
             }
+            s->kern[KQ_CPU_X8][type] = kq__ukernel(s->isa, type, KQ_CPU_X8);
         }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;

@@ -17,15 +17,19 @@
 
 #define KQ_CPU_MAX_TYPE 64 /* kernel tables are indexed by ggml type id */
 
-/* The tiers (docs/design.md): m = 1 and 2..16 take variant 0, larger m variant 1. */
+/* The tiers (docs/design.md): m = 1 and 2..16 take variant 0, larger m variant 1,
+ * or variant 2 (kq_act32x8 activations) in the dense drivers where the ISA
+ * has one for the type. */
 #define KQ_CPU_SMALL_M 16
+#define KQ_CPU_VARIANTS 3
+#define KQ_CPU_X8 2
 
 typedef struct cpu_state {
     kq_pool *pool;
     int threads;
     kq_isa isa;
     /* Resolved at open: kern[variant][type], NULL for float types. */
-    const kq_ukernel *kern[2][KQ_CPU_MAX_TYPE];
+    const kq_ukernel *kern[KQ_CPU_VARIANTS][KQ_CPU_MAX_TYPE]; /* [2]: NULL where none */
     /* One call at a time owns the pool and the scratch. */
     pthread_mutex_t call_mu;
     void *scratch;
@@ -56,6 +60,12 @@ typedef struct cpu_blocking {
 void kq__cpu_part_block(const cpu_state *s, const kq_weight_part *p, int variant, int64_t r0,
                         int64_t r1, const cpu_acts *a, int64_t c0, int64_t c1, int64_t n_cols,
                         float *out, int64_t ldo, float *fbuf);
+
+/* Whether a part of this type runs variant 2 (and reads kq_act32x8 rows)
+ * when a driver asks for variant `variant`. The driver then quantizes
+ * KQ_ACT_32X8 rows, a multiple of 8 of them (the last tile zeroed first),
+ * and its activation blocks start on multiples of 8 rows. */
+int kq__cpu_part_x8(const cpu_state *s, int variant, int type);
 
 /* The same over global rows [g0, g1) of a linear, crossing parts as needed. */
 void kq__cpu_rows_block(const cpu_state *s, const kq_linear *l, int variant, int64_t g0,

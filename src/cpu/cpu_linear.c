@@ -75,28 +75,43 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
 {
     cpu_state *s = b->impl;
     int64_t k = l->n_cols;
-    unsigned kinds = 0;
     int has_float = 0, types[64];
     size_t max_row = 0;
     for (int p = 0; p < l->n_parts; p++) {
-        int kind = kq__act_kind_of(l->parts[p].type);
-        if (kind < 0) has_float = 1;
-        else kinds |= 1u << kind;
+        if (kq__act_kind_of(l->parts[p].type) < 0) has_float = 1;
         if (p < 64) types[p] = l->parts[p].type;
         if (l->parts[p].row_size > max_row) max_row = l->parts[p].row_size;
     }
+    /* The blocking sizes by the kinds' row bytes (kq_act32x8 has
+     * kq_act32's), so it does not depend on the variant chosen below. */
+    unsigned base_kinds = 0;
+    for (int p = 0; p < l->n_parts; p++) {
+        int kind = kq__act_kind_of(l->parts[p].type);
+        if (kind >= 0) base_kinds |= 1u << kind;
+    }
     size_t act_bytes = has_float ? (size_t)k * sizeof(float) : 0;
     for (int kind = 0; kind < KQ_ACT_KINDS; kind++)
-        if (kinds & (1u << kind)) act_bytes += kq__cpu_act_row_bytes(kind, k);
+        if (base_kinds & (1u << kind)) act_bytes += kq__cpu_act_row_bytes(kind, k);
 
     /* m is bounded by the caller's x only: refuse sizes the scratch
      * arithmetic below could not hold. */
-    if ((double)m * (double)(act_bytes + 64) > 0x1p60)
+    if ((double)(m + 8) * (double)(act_bytes + 64) > 0x1p60)
         return kq__fail(KQ_ERR_NO_MEMORY, "%s: m = %lld needs too much scratch", fn, (long long)m);
     lin_job j = {.s = s, .l = l, .y = y, .m = m, .swiglu = swiglu};
     j.n_out = swiglu ? l->n_rows / 2 : l->n_rows;
     j.bl = kq__cpu_blocking(s, types, l->n_parts < 64 ? l->n_parts : 64, max_row, act_bytes, m,
                             1);
+    /* Large m: variant 2 (kq_act32x8) for the parts that have it, which
+     * needs every activation block to start on a multiple of 8 rows. */
+    if (j.bl.variant == 1 && (j.bl.mb >= m || j.bl.mb % 8 == 0)) j.bl.variant = KQ_CPU_X8;
+    unsigned kinds = 0;
+    for (int p = 0; p < l->n_parts; p++) {
+        int kind = kq__act_kind_of(l->parts[p].type);
+        if (kind < 0) continue;
+        kinds |= 1u << (kq__cpu_part_x8(s, j.bl.variant, l->parts[p].type) ? KQ_ACT_32X8 : kind);
+    }
+    /* kq_act32x8 rows come in tiles of 8. */
+    const int64_t m8 = (m + 7) / 8 * 8;
     j.n_mb = (m + j.bl.mb - 1) / j.bl.mb;
     j.units = (j.n_out + j.bl.rb - 1) / j.bl.rb * j.n_mb;
     j.a.x = x;
@@ -107,7 +122,8 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
     for (int kind = 0; kind < KQ_ACT_KINDS; kind++)
         if (kinds & (1u << kind)) {
             off[kind] = total;
-            total += kq__cpu_align64(kq__cpu_act_row_bytes(kind, k) * (size_t)m);
+            total += kq__cpu_align64(kq__cpu_act_row_bytes(kind, k) *
+                                     (size_t)(kind == KQ_ACT_32X8 ? m8 : m));
         }
     size_t t_off = total, f_off;
     if (swiglu) j.tbuf_floats = (size_t)(2 * j.bl.rb * j.bl.mb);
@@ -129,6 +145,11 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
         }
     j.tbuf = swiglu ? (float *)(mem + t_off) : NULL;
     j.fbuf = has_float ? (float *)(mem + f_off) : NULL;
+    if (kinds & (1u << KQ_ACT_32X8)) {
+        /* rows past m in the last tile: zero (their lanes are never stored) */
+        const size_t st = j.a.q_stride[KQ_ACT_32X8];
+        memset((uint8_t *)j.a.q[KQ_ACT_32X8] + (size_t)(m8 - 8) * st, 0, 8 * st);
+    }
     if (kinds) kq__cpu_quantize_rows(s, kinds, m, k, dense_row, &j, &j.a);
     atomic_init(&j.next, 0);
     if (j.units == 1 || s->threads == 1)

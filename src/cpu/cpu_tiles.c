@@ -34,12 +34,16 @@ void kq__cpu_part_block(const cpu_state *s, const kq_weight_part *p, int variant
                         int64_t r1, const cpu_acts *a, int64_t c0, int64_t c1, int64_t n_cols,
                         float *out, int64_t ldo, float *fbuf)
 {
+    /* Variant 2 where the type has it (the driver quantized kq_act32x8
+     * rows for it: kq__cpu_part_x8), variant 1 otherwise. */
+    const int x8 = kq__cpu_part_x8(s, variant, p->type);
+    if (variant == KQ_CPU_X8 && !x8) variant = 1;
     const kq_ukernel *k = s->kern[variant][p->type];
     if (!k) {
         float_block(p, r0, r1, a, c0, c1, n_cols, out, ldo, fbuf);
         return;
     }
-    int kind = kq__act_kind_of(p->type);
+    int kind = x8 ? KQ_ACT_32X8 : kq__act_kind_of(p->type);
     const uint8_t *act = a->q[kind];
     size_t as = a->q_stride[kind];
     int64_t n_blocks = n_cols / kq__act_block_elems((kq_act_kind)kind);
@@ -106,10 +110,12 @@ cpu_blocking kq__cpu_blocking(const cpu_state *s, const int *types, int n_types,
     bl.variant = m > KQ_CPU_SMALL_M;
     int64_t mr = 1, nc = 1;
     for (int i = 0; i < n_types; i++) {
-        const kq_ukernel *k = s->kern[bl.variant][types[i]];
-        if (!k) continue;
-        mr = lcm_capped(mr, k->mr);
-        nc = lcm_capped(nc, k->nc);
+        for (int v = bl.variant; v <= (bl.variant ? KQ_CPU_X8 : 0); v++) {
+            const kq_ukernel *k = types[i] < KQ_CPU_MAX_TYPE ? s->kern[v][types[i]] : NULL;
+            if (!k) continue;
+            mr = lcm_capped(mr, k->mr);
+            nc = lcm_capped(nc, k->nc);
+        }
     }
     size_t unit = bl.variant || !long_runs ? UNIT_WEIGHT_BYTES_LARGE_M : UNIT_WEIGHT_BYTES_SMALL_M;
     int64_t rb = (int64_t)(unit / (max_row_bytes ? max_row_bytes : 1));
@@ -130,6 +136,11 @@ cpu_blocking kq__cpu_blocking(const cpu_state *s, const int *types, int n_types,
     return bl;
 }
 
+int kq__cpu_part_x8(const cpu_state *s, int variant, int type)
+{
+    return variant == KQ_CPU_X8 && type >= 0 && type < KQ_CPU_MAX_TYPE && s->kern[KQ_CPU_X8][type];
+}
+
 /* ---------------------------------------------------------------- quantization */
 
 typedef struct quant_job {
@@ -145,10 +156,15 @@ static void quant_rows(quant_job *j, int64_t c0, int64_t c1)
 {
     for (int64_t c = c0; c < c1; c++) {
         const float *x = j->src(j->src_ctx, c);
-        for (int kind = 0; kind < KQ_ACT_KINDS; kind++)
-            if (j->kinds & (1u << kind))
-                kq__act_quantize((kq_act_kind)kind, x,
-                                 (uint8_t *)j->a->q[kind] + (size_t)c * j->a->q_stride[kind], j->k);
+        for (int kind = 0; kind < KQ_ACT_KINDS; kind++) {
+            if (!(j->kinds & (1u << kind))) continue;
+            uint8_t *q = (uint8_t *)j->a->q[kind];
+            const size_t st = j->a->q_stride[kind];
+            if (kind == KQ_ACT_32X8)
+                kq__act_quantize_x8(x, q + (size_t)(c / 8 * 8) * st, (int)(c % 8), j->k);
+            else
+                kq__act_quantize((kq_act_kind)kind, x, q + (size_t)c * st, j->k);
+        }
     }
 }
 

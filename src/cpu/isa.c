@@ -87,13 +87,20 @@ static const kq_ukernel *isa_lookup(kq_isa isa, int weight_type, int variant)
     }
 }
 
-/* Falls back from variant 1 to variant 0 of the same ISA only. Every ISA's
+/* Falls back from variant 1 to variant 0 of the same ISA only (variant 2
+ * has no fallback: the dense drivers then take variant 1). Every ISA's
  * table expands type_list.h, so a quantized type without a kernel is a
  * compile error there; NULL here (a float type, or an ISA this CPU cannot
  * run) makes the backend's open fail rather than quietly run scalar code. */
 const kq_ukernel *kq__ukernel(kq_isa isa, int weight_type, int variant)
 {
     if (!kq__isa_available(isa)) return NULL;
+    if (variant == 2) {
+#if defined(__x86_64__)
+        if (isa == KQ_ISA_AVX2) return kq__ukernel_avx2_x8(weight_type);
+#endif
+        return NULL;
+    }
     const kq_ukernel *k = isa_lookup(isa, weight_type, variant);
     if (!k && variant != 0) k = isa_lookup(isa, weight_type, 0);
     return k;

@@ -32,9 +32,10 @@
 /* ---------------------------------------------------------------- activations */
 
 typedef enum kq_act_kind {
-    KQ_ACT_32 = 0,  /* kq_act32: for the 32-element block types */
-    KQ_ACT_256 = 1, /* kq_act256: for the 256-element super-blocks */
-    KQ_ACT_KINDS = 2
+    KQ_ACT_32 = 0,   /* kq_act32: for the 32-element block types */
+    KQ_ACT_256 = 1,  /* kq_act256: for the 256-element super-blocks */
+    KQ_ACT_32X8 = 2, /* kq_act32x8: kq_act32 of 8 rows interleaved (variant 2) */
+    KQ_ACT_KINDS = 3
 } kq_act_kind;
 
 /* 32 activations: x[j] ~= d * q[j], d = max|x| / 127, q = round-half-even(x / d). */
@@ -55,14 +56,30 @@ typedef struct kq_act256 {
     int32_t pad_[7]; /* to 320 bytes: each block starts on a 64-byte line */
 } kq_act256;
 
+/* The kq_act32 blocks of 8 consecutive activation rows (a tile; rows past
+ * the last are zero), interleaved so that one 32-byte load holds 4 values
+ * of each of the 8 rows: q[g][4 * r + t] is value 4 * g + t of row r's
+ * block, d[r] and sum[r] its scale and sum. An int8 kernel then puts the 8
+ * rows in the 8 lanes of its accumulators and broadcasts 4 weights at a
+ * time (variant 2 below). A tile of n_blocks blocks is n_blocks of these:
+ * 320 bytes a block, 40 a row, as kq_act32, so row c's tile starts at
+ * c / 8 * 8 * (the kq_act32 row stride). */
+typedef struct kq_act32x8 {
+    int8_t q[8][32];
+    float d[8];
+    int32_t sum[8];
+} kq_act32x8;
+
 _Static_assert(sizeof(kq_act32) == 40, "kq_act32 is 40 bytes");
+_Static_assert(sizeof(kq_act32x8) == 8 * sizeof(kq_act32), "kq_act32x8 is 8 rows of kq_act32");
 _Static_assert(sizeof(kq_act256) == 320, "kq_act256 is 320 bytes");
 
 /* Elements per block and bytes per block of an activation kind. */
-static inline int kq__act_block_elems(kq_act_kind a) { return a == KQ_ACT_32 ? 32 : 256; }
+static inline int kq__act_block_elems(kq_act_kind a) { return a == KQ_ACT_256 ? 256 : 32; }
+/* Per row: kq_act32x8 holds 8 rows' blocks in 8 * 40 bytes. */
 static inline size_t kq__act_block_bytes(kq_act_kind a)
 {
-    return a == KQ_ACT_32 ? sizeof(kq_act32) : sizeof(kq_act256);
+    return a == KQ_ACT_256 ? sizeof(kq_act256) : sizeof(kq_act32);
 }
 
 /* The activation kind a weight type's int8 kernels read; -1 for weight types
@@ -74,6 +91,10 @@ int kq__act_kind_of(int weight_type);
  * A block of zeros has d = 0 and q = 0. Non-finite inputs give a
  * non-finite output through d (as the reference would give). */
 void kq__act_quantize(kq_act_kind a, const float *x, void *dst, int64_t k);
+
+/* The same blocks as kq__act_quantize(KQ_ACT_32, ...) of one row, written
+ * as row `row` (0..7) of the kq_act32x8 tile at tile (k / 32 blocks). */
+void kq__act_quantize_x8(const float *x, void *tile, int row, int64_t k);
 
 /* ---------------------------------------------------------------- micro-kernels */
 
@@ -111,7 +132,11 @@ int kq__isa_select(char *err, size_t cap);
 
 /* A tile kernel for (isa, weight type, variant). variant 0 is the kernel for
  * small tiles (decode, m <= 16); variant 1, where an ISA has one, is tuned
- * for large m (it may equal variant 0). NULL for float types and for an ISA
+ * for large m (it may equal variant 0). Variant 2, where an ISA has one
+ * (NULL elsewhere, with no fallback), is another large-m kernel that reads
+ * kq_act32x8 tiles: `a` is a tile's start (nc <= 8 of its rows wanted) and
+ * a_stride is unused; only drivers whose activation rows are consecutive
+ * and tile-aligned (the dense ones) take it. NULL for float types and for an ISA
  * this CPU cannot run (the backend's open then fails). Each ISA folder
  * provides one lookup function of this shape (kq__ukernel_scalar,
  * kq__ukernel_avx2, ...), a switch that expands KQ_QUANT_TYPES
@@ -122,6 +147,8 @@ const kq_ukernel *kq__ukernel_scalar(int weight_type, int variant);
 #if defined(__x86_64__)
 const kq_ukernel *kq__ukernel_avx2(int weight_type, int variant);
 const kq_ukernel *kq__ukernel_avx512(int weight_type, int variant);
+/* Variant 2 on AVX2: q4_0, q4_1, q5_0, q5_1 and mxfp4; NULL for the rest. */
+const kq_ukernel *kq__ukernel_avx2_x8(int weight_type);
 #endif
 #if defined(__aarch64__)
 const kq_ukernel *kq__ukernel_neon(int weight_type, int variant);
