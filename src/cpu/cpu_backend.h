@@ -22,7 +22,11 @@
  * has one for the type. */
 #define KQ_CPU_SMALL_M 16
 #define KQ_CPU_VARIANTS 3
+/* Variant 2's kernels sit in kern[KQ_CPU_X8]. A driver asks for them with
+ * variant KQ_CPU_X8 (types without one take variant 1) or KQ_CPU_X8_SMALL
+ * (m = 8..16: types without one take variant 0). */
 #define KQ_CPU_X8 2
+#define KQ_CPU_X8_SMALL 3
 
 typedef struct cpu_state {
     kq_pool *pool;

@@ -101,9 +101,11 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
     j.n_out = swiglu ? l->n_rows / 2 : l->n_rows;
     j.bl = kq__cpu_blocking(s, types, l->n_parts < 64 ? l->n_parts : 64, max_row, act_bytes, m,
                             1);
-    /* Large m: variant 2 (kq_act32x8) for the parts that have it, which
-     * needs every activation block to start on a multiple of 8 rows. */
-    if (j.bl.variant == 1 && (j.bl.mb >= m || j.bl.mb % 8 == 0)) j.bl.variant = KQ_CPU_X8;
+    /* m >= 8: variant 2 (kq_act32x8) for the parts that have it, which
+     * needs every activation block to start on a multiple of 8 rows (at
+     * m <= 16 the block is all m rows). */
+    if (m >= 8 && (j.bl.mb >= m || j.bl.mb % 8 == 0))
+        j.bl.variant = j.bl.variant == 1 ? KQ_CPU_X8 : KQ_CPU_X8_SMALL;
     unsigned kinds = 0;
     for (int p = 0; p < l->n_parts; p++) {
         int kind = kq__act_kind_of(l->parts[p].type);

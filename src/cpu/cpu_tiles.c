@@ -35,9 +35,11 @@ void kq__cpu_part_block(const cpu_state *s, const kq_weight_part *p, int variant
                         float *out, int64_t ldo, float *fbuf)
 {
     /* Variant 2 where the type has it (the driver quantized kq_act32x8
-     * rows for it: kq__cpu_part_x8), variant 1 otherwise. */
+     * rows for it: kq__cpu_part_x8), the size class's own otherwise. */
     const int x8 = kq__cpu_part_x8(s, variant, p->type);
-    if (variant == KQ_CPU_X8 && !x8) variant = 1;
+    if (x8) variant = KQ_CPU_X8;
+    else if (variant == KQ_CPU_X8) variant = 1;
+    else if (variant == KQ_CPU_X8_SMALL) variant = 0;
     const kq_ukernel *k = s->kern[variant][p->type];
     if (!k) {
         float_block(p, r0, r1, a, c0, c1, n_cols, out, ldo, fbuf);
@@ -138,7 +140,8 @@ cpu_blocking kq__cpu_blocking(const cpu_state *s, const int *types, int n_types,
 
 int kq__cpu_part_x8(const cpu_state *s, int variant, int type)
 {
-    return variant == KQ_CPU_X8 && type >= 0 && type < KQ_CPU_MAX_TYPE && s->kern[KQ_CPU_X8][type];
+    return (variant == KQ_CPU_X8 || variant == KQ_CPU_X8_SMALL) && type >= 0 &&
+           type < KQ_CPU_MAX_TYPE && s->kern[KQ_CPU_X8][type];
 }
 
 /* ---------------------------------------------------------------- quantization */

@@ -136,7 +136,7 @@ int kq__isa_select(char *err, size_t cap);
  * (NULL elsewhere, with no fallback), is another large-m kernel that reads
  * kq_act32x8 tiles: `a` is a tile's start (nc <= 8 of its rows wanted) and
  * a_stride is unused; only drivers whose activation rows are consecutive
- * and tile-aligned (the dense ones) take it. NULL for float types and for an ISA
+ * and tile-aligned (the dense ones, from m = 8) take it. NULL for float types and for an ISA
  * this CPU cannot run (the backend's open then fails). Each ISA folder
  * provides one lookup function of this shape (kq__ukernel_scalar,
  * kq__ukernel_avx2, ...), a switch that expands KQ_QUANT_TYPES

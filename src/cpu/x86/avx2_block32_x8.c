@@ -1,5 +1,6 @@
 /* Variant 2 of the 32-value block types q4_0, q4_1, q5_0, q5_1 and mxfp4,
- * AVX2: large m, activations as kq_act32x8 tiles (ukernel.h).
+ * AVX2: m >= 8 in the dense drivers, activations as kq_act32x8 tiles
+ * (ukernel.h).
  *
  * Why: the other large-m kernels (x86_block32.h, avx2_q4_0_q8_0.c) hold one
  * activation row per accumulator, so each 32-value block of each (weight
@@ -25,8 +26,11 @@
  *
  * Measured (CI-class Zen 3 core, hand-built loop of q5_0-like blocks, 64
  * rows x 64 activation rows x K = 640 in L2): 109 GOP/s against 56 for
- * the 4x8 kernel of x86_block32.h; kq bench numbers are in
- * bench/RESULTS.md (2026-12-07, third session). */
+ * the 4x8 kernel of x86_block32.h. kq bench, 2 threads: q5_0 4096x640 m
+ * = 8 / 16 330 / 630 us (560 / 920-1170 before), q4_0 4096x4096 m = 512
+ * 98-101 ms (155-207); more in bench/RESULTS.md (2026-12-07, third
+ * session). Signed types (q8_0, iq4_nl) were tried here with vpsignb on
+ * the tile and a vpmaddwd per group: no faster than variant 1, dropped. */
 #include "cpu/x86/avx2_common.h"
 
 #if defined(__x86_64__)
