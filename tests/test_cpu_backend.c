@@ -151,7 +151,8 @@ static const int g_quant_types[] = {KQ_QUANT_TYPES(QUANT_ID)};
 
 static void dense_cases(env *E)
 {
-    const int64_t ms[] = {1, 2, 16, 17};
+    /* 11: the interleaved 8-row tiles with a padded second tile */
+    const int64_t ms[] = {1, 2, 11, 16, 17};
     for (size_t t = 0; t < N_OF(g_all_types); t++) {
         part_spec one = {g_all_types[t], 37};
         for (size_t i = 0; i < N_OF(ms); i++) dense_case(E, &one, 1, 256, ms[i], 0);
