@@ -42,10 +42,6 @@
 
 /* The grid of mxfp4 (doubled E2M1 values) + 12: all of it in 0..24. */
 static const int8_t x8_mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
-static const uint8_t x8_qh_spread[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
-static const uint8_t x8_qh_bits[32] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
-                                       1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
 
 /* A block's 32 values as unsigned bytes (the type's offset not removed). */
 KQ_X86_INLINE __m256i x8_values(const uint8_t *blk, const block32_spec S)
@@ -55,13 +51,7 @@ KQ_X86_INLINE __m256i x8_values(const uint8_t *blk, const block32_spec S)
                                  _mm256_set1_epi8(0x0F));
     if (S.grid == KQ_B32_MXFP4)
         v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)x8_mxfp4_u)), v);
-    if (S.qh >= 0) {
-        const __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)kq_x86_load_u32(blk + S.qh)),
-                                              kq_x86_mask(x8_qh_spread));
-        const __m256i bit = kq_x86_mask(x8_qh_bits);
-        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
-        v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
-    }
+    if (S.qh >= 0) v = _mm256_or_si256(v, _mm256_and_si256(kq_x86_qh_set(blk + S.qh), _mm256_set1_epi8(0x10)));
     return v;
 }
 

@@ -94,6 +94,20 @@ KQ_X86_INLINE __m256i kq_x86_mask(const uint8_t m[32])
     return _mm256_loadu_si256((const __m256i *)(const void *)m);
 }
 
+/* A 32-value block's fifth bits (q5_0, q5_1: the 32-bit qh at p, bit j for
+ * element j) as bytes: 0xFF where element j's bit is set, else 0. */
+KQ_X86_INLINE __m256i kq_x86_qh_set(const uint8_t *p)
+{
+    /* vpshufb spreads qh's byte j / 8 over bytes j; each byte then tests its bit */
+    static const uint8_t spread[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                       2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    static const uint8_t bits[32] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
+                                     1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)kq_x86_load_u32(p)), kq_x86_mask(spread));
+    const __m256i bit = kq_x86_mask(bits);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
+}
+
 /* Sum of the int8 products of unsigned w and signed a, in 8 int32 lanes,
  * each 16-bit pair sum scaled by the int16 lanes of s. No saturation when
  * w <= 63 and |a| <= 128 (2 * 63 * 128 < 32767). */

@@ -33,14 +33,6 @@
 
 #define B32_FN(name) KQ_X86_CAT(name, KQ_X86_SUFFIX)
 
-#ifndef KQ_X86_BLOCK32_ONCE
-#define KQ_X86_BLOCK32_ONCE
-/* vpshufb indices spreading qh's byte j / 8 over bytes j, and each byte's bit. */
-static const uint8_t b32_qh_spread[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
-static const uint8_t b32_qh_bits[32] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
-                                        1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-#endif
 
 KQ_X86_INLINE __m256i B32_FN(b32_grid_)(const int grid)
 {
@@ -55,10 +47,7 @@ KQ_X86_INLINE __m256i B32_FN(b32_values_)(const uint8_t *blk, const block32_spec
                                  _mm256_set1_epi8(0x0F));
     if (S.grid != KQ_B32_NONE) v = _mm256_shuffle_epi8(grid, v);
     if (S.qh >= 0) {
-        const __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)kq_x86_load_u32(blk + S.qh)),
-                                              kq_x86_mask(b32_qh_spread));
-        const __m256i bit = kq_x86_mask(b32_qh_bits);
-        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
+        const __m256i set = kq_x86_qh_set(blk + S.qh);
         v = S.q5_0 ? _mm256_or_si256(v, _mm256_andnot_si256(set, _mm256_set1_epi8((char)0xF0)))
                    : _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
     }
