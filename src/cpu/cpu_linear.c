@@ -77,17 +77,15 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
     int64_t k = l->n_cols;
     int has_float = 0, types[64];
     size_t max_row = 0;
-    for (int p = 0; p < l->n_parts; p++) {
-        if (kq__act_kind_of(l->parts[p].type) < 0) has_float = 1;
-        if (p < 64) types[p] = l->parts[p].type;
-        if (l->parts[p].row_size > max_row) max_row = l->parts[p].row_size;
-    }
     /* The blocking sizes by the kinds' row bytes (kq_act32x8 has
      * kq_act32's), so it does not depend on the variant chosen below. */
     unsigned base_kinds = 0;
     for (int p = 0; p < l->n_parts; p++) {
         int kind = kq__act_kind_of(l->parts[p].type);
-        if (kind >= 0) base_kinds |= 1u << kind;
+        if (kind < 0) has_float = 1;
+        else base_kinds |= 1u << kind;
+        if (p < 64) types[p] = l->parts[p].type;
+        if (l->parts[p].row_size > max_row) max_row = l->parts[p].row_size;
     }
     size_t act_bytes = has_float ? (size_t)k * sizeof(float) : 0;
     for (int kind = 0; kind < KQ_ACT_KINDS; kind++)

@@ -40,8 +40,9 @@
 #include "cpu/block32_spec.h"
 #include "kquant.h"
 
-/* The grid of mxfp4 (doubled E2M1 values) + 12: all of it in 0..24. */
-static const int8_t x8_mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+/* mxfp4's grid (kq_mxfp4_values, doubled E2M1 values) spans -12..12: + 12
+ * makes it unsigned for vpmaddubsw, and x8_offset takes the 12 back. */
+enum { X8_MXFP4_SHIFT = 12 };
 
 /* A block's 32 values as unsigned bytes (the type's offset not removed). */
 KQ_X86_INLINE __m256i x8_values(const uint8_t *blk, const block32_spec S)
@@ -49,8 +50,10 @@ KQ_X86_INLINE __m256i x8_values(const uint8_t *blk, const block32_spec S)
     const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(blk + S.qs)));
     __m256i v = _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
                                  _mm256_set1_epi8(0x0F));
-    if (S.grid == KQ_B32_MXFP4)
-        v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)x8_mxfp4_u)), v);
+    if (S.grid == KQ_B32_MXFP4) {
+        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)kq_block32_grid(S.grid)));
+        v = _mm256_add_epi8(_mm256_shuffle_epi8(grid, v), _mm256_set1_epi8(X8_MXFP4_SHIFT));
+    }
     if (S.qh >= 0) v = _mm256_or_si256(v, _mm256_and_si256(kq_x86_qh_set(blk + S.qh), _mm256_set1_epi8(0x10)));
     return v;
 }
@@ -59,7 +62,7 @@ KQ_X86_INLINE __m256i x8_values(const uint8_t *blk, const block32_spec S)
 static inline int x8_offset(const block32_spec S)
 {
     if (S.m >= 0) return 0;
-    if (S.grid == KQ_B32_MXFP4) return 12;
+    if (S.grid == KQ_B32_MXFP4) return X8_MXFP4_SHIFT;
     return S.qh >= 0 ? 16 : 8;
 }
 
