@@ -245,9 +245,10 @@ static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64
             info.arch, o->backend, (long long)n_prompt, b, t_prefill,
             (double)(n_prompt * b) / t_prefill, (long long)n_decoded, t_decode,
             t_decode > 0 ? (double)n_decoded / t_decode : 0.0, (long long)generated);
-    if (kq_model_graph_replays(m))
+    const uint64_t replays = kq_model_graph_replays(m);
+    if (replays)
         fprintf(stderr, "kq run: %llu passes replayed from a captured CUDA graph (KQ_GRAPH=0: none)\n",
-                (unsigned long long)kq_model_graph_replays(m));
+                (unsigned long long)replays);
     rc = 0;
 done:
     free_state(&s, b);

@@ -5,9 +5,9 @@
  * instead of global compiler flags, as the kernels in src/cpu/ do with their
  * per-file flags. */
 #include <math.h>
-#include <stdatomic.h>
 
 #include "vec.h"
+#include "cpu/cpu_features.h"
 
 static float dot_plain(const float *a, const float *b, int64_t n)
 {
@@ -251,16 +251,12 @@ AVX2 static void gelu_mul_avx2(const float *g, const float *u, float *y, int64_t
     gelu_mul_plain(g + i, u + i, y + i, n - i);
 }
 
+/* cpu_features.c reads cpuid once, and also checks that the OS saves the
+ * 256-bit registers, which __builtin_cpu_supports does not. */
 static int have_avx2(void)
 {
-    static atomic_int cached = -1;
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        atomic_store_explicit(&cached, v, memory_order_relaxed);
-    }
-    return v;
+    const kq_cpu_features *f = kq__cpu_features();
+    return f->avx2 && f->fma;
 }
 
 void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, int64_t k_stride,
