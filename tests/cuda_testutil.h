@@ -119,10 +119,13 @@ static inline int kc_repoison(kq_backend *b, float *d, int64_t n)
     return st == KQ_OK ? 0 : -1;
 }
 
+/* A host copy of n device floats; a failed copy is a failed check (a
+ * caller that only skipped its comparison would pass on a lost launch). */
 static inline float *kc_download(kq_backend *b, const float *d, int64_t n)
 {
     float *h = malloc((size_t)n * sizeof *h);
-    if (h && kq_copy_to_host(b, h, d, (size_t)n * sizeof(float)) != KQ_OK) {
+    if (!KT_CHECK(h != NULL, "host memory for %lld floats", (long long)n)) return NULL;
+    if (!KT_OK(kq_copy_to_host(b, h, d, (size_t)n * sizeof(float)))) {
         free(h);
         return NULL;
     }

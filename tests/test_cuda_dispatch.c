@@ -154,8 +154,8 @@ static void run_experts(kq_backend *const *gpu, kq_backend *ref, int type)
                 float *dx = kc_upload(gpu[b], x, m * KD), *dy = kc_poisoned(gpu[b], ny), *got = NULL;
                 int32_t *dids = NULL;
                 if (KT_CHECK(dx && dy, "%s: device buffers", what) &&
-                    kq_alloc(gpu[b], (size_t)pairs * 4, (void **)&dids) == KQ_OK &&
-                    kq_copy_to_device(gpu[b], dids, ids, (size_t)pairs * 4) == KQ_OK &&
+                    KT_OK(kq_alloc(gpu[b], (size_t)pairs * 4, (void **)&dids)) &&
+                    KT_OK(kq_copy_to_device(gpu[b], dids, ids, (size_t)pairs * 4)) &&
                     KT_OK(kq_experts_load(gpu[b], type, w.bytes, w.nbytes, ED, ND, KD, &eg)) &&
                     KT_CHECK(kq_experts_forward(gpu[b], eg, dx, KD, 0, dids, m, top_k, dy) == KQ_OK,
                              "%s: %s", what, kq_last_error()) &&

@@ -297,7 +297,13 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
         return st;
     }
     cudaError_t e = cudaMalloc(&w->dev, total);
+    /* The gaps that round each part up to ALIGN_DEV are read, never used,
+     * by the kernels' word loads at a part's end (decode.cuh, ld_8_any):
+     * zeroed, so that nothing reads memory never written. */
+    if (e == cudaSuccess && !s->host_weights) e = cudaMemset(w->dev, 0, total);
     if (e != cudaSuccess) {
+        if (w->dev) release_check(cudaFree(w->dev));
+        cudaGetLastError();
         w->dev = NULL;
         st = kq__fail(KQ_ERR_NO_MEMORY, "loading a linear on cuda: cannot allocate %zu bytes of "
                       "device memory: %s (host_weights=1 keeps weights in host memory)",
@@ -357,8 +363,18 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
     if (s->host_weights) {
         st = map_host(s, e->w.data, e->w.nbytes, &w->data, &w->registered[0], &w->pinned[0]);
     } else {
-        cudaError_t ce = cudaMalloc(&w->dev, e->w.nbytes);
+        /* Rounded up, tail zeroed: the 32-value kernels read the aligned
+         * word that holds a block's last byte (decode.cuh, ld_8_any), which
+         * for 17- or 18-byte blocks runs past an exact-size allocation. */
+        const size_t padded = round_up(e->w.nbytes, ALIGN_DEV);
+        void *dev = NULL;
+        cudaError_t ce = cudaMalloc(&dev, padded);
+        if (ce == cudaSuccess && padded > e->w.nbytes)
+            ce = cudaMemset((uint8_t *)dev + e->w.nbytes, 0, padded - e->w.nbytes);
+        if (ce == cudaSuccess) w->dev = dev;
         if (ce != cudaSuccess) {
+            if (dev) release_check(cudaFree(dev));
+            cudaGetLastError();
             w->dev = NULL;
             st = kq__fail(KQ_ERR_NO_MEMORY, "loading experts on cuda: cannot allocate %zu bytes "
                           "of device memory: %s (host_weights=1 keeps weights in host memory)",

@@ -12,15 +12,19 @@
 
 namespace kqc {
 
-// n (<= 8) words of bytes at a shared address of any alignment; reads up to
-// one word past the run (still inside the ring or the x area after it).
+// n (<= 8) words of bytes at a shared address of any alignment. The word
+// after the run is read only when the run is unaligned, and then it holds
+// the run's last bytes: no word beyond them is touched. An aligned run's
+// next word can be the next stage, which another cp.async may be filling
+// (compute-sanitizer racecheck reported exactly that).
 template <int N> __device__ __forceinline__ void ldw_shared(const uint8_t *p, uint32_t (&o)[N])
 {
     const uint32_t *w = reinterpret_cast<const uint32_t *>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)3);
     uint32_t sh = (uint32_t)(reinterpret_cast<uintptr_t>(p) & 3) * 8;
     uint32_t v[N + 1];
 #pragma unroll
-    for (int i = 0; i <= N; i++) v[i] = w[i];
+    for (int i = 0; i < N; i++) v[i] = w[i];
+    v[N] = sh ? w[N] : 0u;
 #pragma unroll
     for (int i = 0; i < N; i++) o[i] = __funnelshift_r(v[i], v[i + 1], sh);
 }
