@@ -121,15 +121,21 @@ static inline int kc_repoison(kq_backend *b, float *d, int64_t n)
 
 /* A host copy of n device floats; a failed copy is a failed check (a
  * caller that only skipped its comparison would pass on a lost launch). */
-static inline float *kc_download(kq_backend *b, const float *d, int64_t n)
+static inline float *kc_download_as(kq_backend *b, const float *d, int64_t n, const char *what)
 {
     float *h = malloc((size_t)n * sizeof *h);
-    if (!KT_CHECK(h != NULL, "host memory for %lld floats", (long long)n)) return NULL;
-    if (!KT_OK(kq_copy_to_host(b, h, d, (size_t)n * sizeof(float)))) {
+    if (!KT_CHECK(h != NULL, "%s: host memory for %lld floats", what, (long long)n)) return NULL;
+    if (!KT_CHECK(kq_copy_to_host(b, h, d, (size_t)n * sizeof(float)) == KQ_OK,
+                  "%s: copying %lld floats to the host: %s", what, (long long)n, kq_last_error())) {
         free(h);
         return NULL;
     }
     return h;
+}
+
+static inline float *kc_download(kq_backend *b, const float *d, int64_t n)
+{
+    return kc_download_as(b, d, n, "download");
 }
 
 /* sum |w x| per output of a row-major [n, k] weight and x rows (x row i at

@@ -99,7 +99,7 @@ static void run_linear(kq_backend *const *gpu, kq_backend *ref, int type)
                         KT_CHECK((swiglu ? kq_linear_forward_swiglu(gpu[b], lg, dx, dy, m)
                                          : kq_linear_forward(gpu[b], lg, dx, dy, m)) == KQ_OK,
                                  "%s: %s", what, kq_last_error()) &&
-                        KT_OK(kq_backend_sync(gpu[b])) && (got = kc_download(gpu[b], dy, ny)))
+                        KT_OK(kq_backend_sync(gpu[b])) && (got = kc_download_as(gpu[b], dy, ny, what)))
                         check(what, got, want, tol, ny);
                     free(got);
                     kq_linear_free(lg);
@@ -159,7 +159,7 @@ static void run_experts(kq_backend *const *gpu, kq_backend *ref, int type)
                     KT_OK(kq_experts_load(gpu[b], type, w.bytes, w.nbytes, ED, ND, KD, &eg)) &&
                     KT_CHECK(kq_experts_forward(gpu[b], eg, dx, KD, 0, dids, m, top_k, dy) == KQ_OK,
                              "%s: %s", what, kq_last_error()) &&
-                    KT_OK(kq_backend_sync(gpu[b])) && (got = kc_download(gpu[b], dy, ny)))
+                    KT_OK(kq_backend_sync(gpu[b])) && (got = kc_download_as(gpu[b], dy, ny, what)))
                     check(what, got, want, tol, ny);
                 free(got);
                 kq_experts_free(eg);
