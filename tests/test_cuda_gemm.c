@@ -1,6 +1,6 @@
-/* The tensor-core GEMM (m > 16 on cuda) against cpu-ref: both kernels
- * (gemm=auto: wgmma on Hopper; gemm=mma: mma.sync), every quantized type,
- * m = 17, 33, 64, 100, 512, 2048, N not a multiple of any tile, K with a
+/* The tensor-core GEMM (m > 16 on cuda, from 8 for wide and mixed calls)
+ * against cpu-ref: both kernels (gemm=auto: wgmma on Hopper; gemm=mma:
+ * mma.sync), every quantized type, m = 8, 12, 17, 33, 64, 100, 512, 2048, N not a multiple of any tile, K with a
  * partial 256-value group (q4_0/q8_0) and Q6_K rows that are not 16-byte
  * multiples (which no TMA map takes: those run on mma.sync), fused parts of mixed types, SwiGLU
  * (one part and gate/up parts), experts with skewed routing (one expert
@@ -182,7 +182,7 @@ static int wanted(int t) { return !g_only || strcmp(g_only, kq_type_name(t)) == 
 
 static void test_types(ctx *c)
 {
-    static const int64_t ms[] = {17, 33, 64, 100, 512, 2048};
+    static const int64_t ms[] = {8, 12, 17, 33, 64, 100, 512, 2048};
     for (int ti = 0; ti < kt_n_weight_types; ti++) {
         int t = kt_weight_types[ti];
         if (!kc_is_quant(t) || !wanted(t)) continue; /* float weights never take the GEMM */
@@ -372,8 +372,9 @@ int main(int argc, char **argv)
     kt_init("test_cuda_gemm");
     ctx c;
     memset(&c, 0, sizeof c);
-    /* gemm_min_m=17: the GEMM for every m here, whatever the crossover. */
-    static const char *specs[2] = {"cuda:gemm_min_m=17", "cuda:gemm=mma,gemm_min_m=17"};
+    /* gemm_min_m=8: the GEMM for every m here, whatever the crossover
+     * (which hands it m = 8..16 for wide and mixed calls). */
+    static const char *specs[2] = {"cuda:gemm_min_m=8", "cuda:gemm=mma,gemm_min_m=8"};
     /* On Hopper the first runs the wgmma kernel (where weights allow a TMA
      * map) and the second mma.sync; elsewhere both run mma.sync. */
     for (int i = 0; i < 2; i++) {

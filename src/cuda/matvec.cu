@@ -1,6 +1,7 @@
 // Decode (m = 1) and batched-decode (m <= 16) matrix-vector kernels, dense,
 // fused, SwiGLU and experts by ids. Calls the tensor-core GEMM takes (from
-// m = 17, qgemm.cu) go there first; the rest of larger m (gemm=off, float
+// m = 17, or 8 to 16 for wide and mixed calls: qgemm.cu's crossover) go
+// there first; the rest of larger m (gemm=off, float
 // weights, non-finite scales) runs the m = 16 kernel once per 16 rows of x,
 // re-reading the weights m / 16 times. Dense Q4_K/Q5_K/Q6_K calls with m <= 4 and rows of
 // 16-byte multiples go to stream_gemv.cu instead (kq__cuda_stream_dense).

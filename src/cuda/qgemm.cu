@@ -343,10 +343,27 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
 //   4096x4096 (71 against 86 us), 4096x14336 (268 against 287) and the
 //   experts (152 against 191); at m = 64 the GEMM won every shape; q8_0
 //   took it already at m = 32 (109 against 131 us).
+// - wgmma, dense, wide or mixed (H100, bench/RESULTS.md, 2026-12-07 fourth
+//   session, `--backend cuda --backend cuda:gemm_min_m=8`): below m = 17
+//   the GEMM costs about its m = 32 time, while the batched-decode kernels
+//   grow with m. From m = 8 it won every call with 8192 rows or more (q4_K
+//   14336x4096: 43 against 52 us at m = 8, 44 against 92 at m = 16; fused
+//   gate/up 28672x4096: 72 against 90 and 74 against 169) and every fused
+//   call of mixed types, which the decode kernels take with float x
+//   (q4_K+q6_K 6144x4096: 48 against 68 and 49 against 178). From m = 16 it
+//   won 2^25 weights or more (q6_K 4096x14336: 134 against 144), and lost
+//   4096x4096 (40 against 37) and 1024x4096 (38 against 25). The small
+//   types' decode kernels are slower still at m = 8 (q2_K, q3_K, iq4_xs,
+//   mxfp4 14336x4096: 94-115 us), so the rule holds for them too.
 // Types not measured follow q4_K.
-int crossover(int type, bool sm90, bool experts)
+int crossover(int type, bool sm90, bool experts, int64_t rows, int64_t cols, bool mixed)
 {
-    if (sm90) return experts ? 32 : 17;
+    if (sm90 && experts) return 32;
+    if (sm90) {
+        if (rows >= 8192 || mixed) return 8;
+        if (rows * cols >= ((int64_t)1 << 25)) return 16;
+        return 17;
+    }
     return type == T_Q8_0 ? 32 : 48;
 }
 
@@ -426,10 +443,12 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
     return cudaSuccess;
 }
 
-static bool gemm_wanted(const kq_cuda_gemm_cfg *cfg, int type, bool tma, bool experts, int64_t m)
+static bool gemm_wanted(const kq_cuda_gemm_cfg *cfg, int type, bool tma, bool experts, int64_t m,
+                        int64_t rows, int64_t cols, bool mixed)
 {
     if (!cfg || cfg->kernel < 0 || !cfg->scratch) return false;
-    int min_m = cfg->min_m > 0 ? cfg->min_m : crossover(type, use_sm90(cfg) && tma, experts);
+    int min_m = cfg->min_m > 0 ? cfg->min_m
+                               : crossover(type, use_sm90(cfg) && tma, experts, rows, cols, mixed);
     return m >= min_m;
 }
 
@@ -439,12 +458,14 @@ extern "C" int kq__cuda_gemm_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaEr
     if (!a->gemm || !a->host_parts || a->n_parts > kGemmSrcs) return 0;
     if (a->m <= 0 || !cfg || cfg->kernel < 0) return 0;
     if ((reinterpret_cast<uintptr_t>(a->x) & 15) || a->n_cols % 32) return 0;
-    bool tma = true;
+    bool tma = true, mixed = false;
     for (int i = 0; i < a->n_parts; i++) {
         if (!a->gemm[i].ok) return 0;
         tma = tma && !a->gemm[i].no_map;
+        mixed = mixed || a->host_parts[i].type != a->host_parts[0].type;
     }
-    if (!gemm_wanted(cfg, a->host_parts[0].type, tma, false, a->m)) return 0;
+    if (!gemm_wanted(cfg, a->host_parts[0].type, tma, false, a->m, a->n_rows, a->n_cols, mixed))
+        return 0;
     const bool sm90 = use_sm90(cfg) && tma;
     const int H = sm90 ? kHalf90 : kHalf80;
     GemmParams p;
@@ -517,7 +538,7 @@ extern "C" int kq__cuda_gemm_experts(kq_cuda_experts_args *a, cudaStream_t s,
     if (!a->gw || !a->gw->ok || (a->swiglu && (!a->gup || !a->gup->ok))) return 0;
     int64_t pairs = a->m * a->top_k;
     bool tma = !a->gw->no_map && !(a->swiglu && a->gup->no_map);
-    if (!gemm_wanted(cfg, a->w.type, tma, true, a->m)) return 0;
+    if (!gemm_wanted(cfg, a->w.type, tma, true, a->m, a->n_rows, a->n_cols, false)) return 0;
     if ((reinterpret_cast<uintptr_t>(a->x) & 15) || a->n_cols % 4 || a->token_stride % 4 ||
         a->slot_stride % 4)
         return 0;
