@@ -296,13 +296,18 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
         free(table);
         return st;
     }
-    cudaError_t e = cudaMalloc(&w->dev, total);
+    void *dev = NULL;
+    cudaError_t e = cudaMalloc(&dev, total);
     /* The gaps that round each part up to ALIGN_DEV are read, never used,
      * by the kernels' word loads at a part's end (decode.cuh, ld_8_any):
-     * zeroed, so that nothing reads memory never written. */
-    if (e == cudaSuccess && !s->host_weights) e = cudaMemset(w->dev, 0, total);
+     * zeroed, so that nothing reads memory never written. On the load
+     * stream, ahead of the copies: a plain cudaMemset runs on the legacy
+     * stream, unordered with the non-blocking load stream, and could land
+     * after them. ring_upload's synchronize ends it. */
+    if (e == cudaSuccess && !s->host_weights) e = cudaMemsetAsync(dev, 0, total, s->load);
+    if (e == cudaSuccess) w->dev = dev;
     if (e != cudaSuccess) {
-        if (w->dev) release_check(cudaFree(w->dev));
+        if (dev) release_check(cudaFree(dev));
         cudaGetLastError();
         w->dev = NULL;
         st = kq__fail(KQ_ERR_NO_MEMORY, "loading a linear on cuda: cannot allocate %zu bytes of "
@@ -370,7 +375,7 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
         void *dev = NULL;
         cudaError_t ce = cudaMalloc(&dev, padded);
         if (ce == cudaSuccess && padded > e->w.nbytes)
-            ce = cudaMemset((uint8_t *)dev + e->w.nbytes, 0, padded - e->w.nbytes);
+            ce = cudaMemsetAsync((uint8_t *)dev + e->w.nbytes, 0, padded - e->w.nbytes, s->load);
         if (ce == cudaSuccess) w->dev = dev;
         if (ce != cudaSuccess) {
             if (dev) release_check(cudaFree(dev));
