@@ -358,8 +358,11 @@ kq_status kq__cuda_open(kq_backend *b)
         return st;
     }
     b->ops = &cuda_ops;
-    snprintf(b->device, sizeof b->device, "%.100s (sm_%d%d, %.1f GiB)%s", prop.name, prop.major,
+    /* host_weights=1 never takes the GEMM (it reads device copies). */
+    char rule[96] = "no GEMM";
+    if (!s->host_weights) kq__cuda_gemm_rule(&s->gemm, rule, sizeof rule);
+    snprintf(b->device, sizeof b->device, "%.60s (sm_%d%d, %.1f GiB)%s; %s", prop.name, prop.major,
              prop.minor, (double)prop.totalGlobalMem / (1 << 30),
-             s->host_weights ? ", weights in host memory" : "");
+             s->host_weights ? ", weights in host memory" : "", rule);
     return KQ_OK;
 }

@@ -117,6 +117,8 @@ cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const uint8_t *d
 
 /* Take the call (return 1, *err set) or leave it to the other kernels (0). */
 int kq__cuda_gemm_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+/* Where the GEMM takes over (crossover() in qgemm.cu), in words. */
+void kq__cuda_gemm_rule(const kq_cuda_gemm_cfg *cfg, char *buf, size_t n);
 int kq__cuda_gemm_experts(kq_cuda_experts_args *a, cudaStream_t s, cudaError_t *err);
 
 /* Quant-type weights multiply x quantized to int8 (one scale per 32 values)

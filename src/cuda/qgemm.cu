@@ -17,6 +17,7 @@
 // check).
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <cuda.h>
@@ -355,16 +356,20 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
 //   4096x4096 (40 against 37) and 1024x4096 (38 against 25). The small
 //   types' decode kernels are slower still at m = 8 (q2_K, q3_K, iq4_xs,
 //   mxfp4 14336x4096: 94-115 us), so the rule holds for them too.
-// Types not measured follow q4_K.
+// Types not measured follow q4_K. kq__cuda_gemm_rule prints the same.
+constexpr int kDenseMinM = 17, kExpertsMinM = 32, kWideMinM = 8, kLargeMinM = 16;
+constexpr int kMmaMinM = 48, kMmaQ8MinM = 32;
+constexpr int64_t kWideRows = 8192, kLargeWeights = (int64_t)1 << 25;
+
 int crossover(int type, bool sm90, bool experts, int64_t rows, int64_t cols, bool mixed)
 {
-    if (sm90 && experts) return 32;
+    if (sm90 && experts) return kExpertsMinM;
     if (sm90) {
-        if (rows >= 8192 || mixed) return 8;
-        if (rows * cols >= ((int64_t)1 << 25)) return 16;
-        return 17;
+        if (rows >= kWideRows || mixed) return kWideMinM;
+        if (rows * cols >= kLargeWeights) return kLargeMinM;
+        return kDenseMinM;
     }
-    return type == T_Q8_0 ? 32 : 48;
+    return type == T_Q8_0 ? kMmaQ8MinM : kMmaMinM;
 }
 
 cudaError_t launch(const GemmParams &p, bool sm90, int bn, dim3 grid, cudaStream_t s,
@@ -441,6 +446,22 @@ extern "C" cudaError_t kq__cuda_gemm_describe(const kq_cuda_gemm_cfg *cfg, const
     }
     out->ok = 1;
     return cudaSuccess;
+}
+
+// The crossover in words, for the backend's device string (kq backends,
+// kq bench): where the GEMM takes over from the decode kernels.
+extern "C" void kq__cuda_gemm_rule(const kq_cuda_gemm_cfg *cfg, char *buf, size_t n)
+{
+    if (cfg->kernel < 0 || cfg->sm < 80) {
+        snprintf(buf, n, "no GEMM");
+    } else if (cfg->min_m > 0) {
+        snprintf(buf, n, "GEMM (%s) from m = %d", use_sm90(cfg) ? "wgmma" : "mma.sync", cfg->min_m);
+    } else if (use_sm90(cfg)) {
+        snprintf(buf, n, "GEMM (wgmma) from m = %d, %d wide or mixed, %d large, experts %d",
+                 kDenseMinM, kWideMinM, kLargeMinM, kExpertsMinM);
+    } else {
+        snprintf(buf, n, "GEMM (mma.sync) from m = %d, q8_0 %d", kMmaMinM, kMmaQ8MinM);
+    }
 }
 
 static bool gemm_wanted(const kq_cuda_gemm_cfg *cfg, int type, bool tma, bool experts, int64_t m,
