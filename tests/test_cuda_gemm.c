@@ -1,6 +1,7 @@
 /* The tensor-core GEMM (m > 16 on cuda, from 8 for wide and mixed calls)
  * against cpu-ref: both kernels (gemm=auto: wgmma on Hopper; gemm=mma:
- * mma.sync), every quantized type, m = 8, 12, 17, 33, 64, 100, 512, 2048, N not a multiple of any tile, K with a
+ * mma.sync), every quantized type, m = 8, 12, 17, 33, 64, 100, 512, 2048,
+ * N not a multiple of any tile, K with a
  * partial 256-value group (q4_0/q8_0) and Q6_K rows that are not 16-byte
  * multiples (which no TMA map takes: those run on mma.sync), fused parts of mixed types, SwiGLU
  * (one part and gate/up parts), experts with skewed routing (one expert

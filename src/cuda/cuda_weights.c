@@ -81,6 +81,21 @@ static kq_status ring_upload(cuda_state *s, uint8_t *dst, const uint8_t *src, si
     return KQ_OK;
 }
 
+/* n bytes to dst, and dst's tail up to the next ALIGN_DEV boundary (inside
+ * the allocation: every device part is rounded up so) zeroed. The kernels'
+ * word loads read the aligned word that holds a part's last byte
+ * (decode.cuh, ld_8_any: 17- and 18-byte blocks end anywhere), so the tail
+ * must be memory that was written. On the load stream, ahead of the copies:
+ * a plain cudaMemset goes to the legacy stream, which the non-blocking load
+ * stream does not wait for; ring_upload's synchronize ends both. */
+static kq_status upload_padded(cuda_state *s, uint8_t *dst, const uint8_t *src, size_t n)
+{
+    size_t pad = round_up(n, ALIGN_DEV) - n;
+    cudaError_t e = pad ? cudaMemsetAsync(dst + n, 0, pad, s->load) : cudaSuccess;
+    if (e != cudaSuccess) return kq__cuda_fail(e, "loading weights: zeroing a part's tail");
+    return ring_upload(s, dst, src, n);
+}
+
 static int page_registered(uintptr_t p)
 {
     struct cudaPointerAttributes a;
@@ -296,19 +311,8 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
         free(table);
         return st;
     }
-    void *dev = NULL;
-    cudaError_t e = cudaMalloc(&dev, total);
-    /* The gaps that round each part up to ALIGN_DEV are read, never used,
-     * by the kernels' word loads at a part's end (decode.cuh, ld_8_any):
-     * zeroed, so that nothing reads memory never written. On the load
-     * stream, ahead of the copies: a plain cudaMemset runs on the legacy
-     * stream, unordered with the non-blocking load stream, and could land
-     * after them. ring_upload's synchronize ends it. */
-    if (e == cudaSuccess && !s->host_weights) e = cudaMemsetAsync(dev, 0, total, s->load);
-    if (e == cudaSuccess) w->dev = dev;
+    cudaError_t e = cudaMalloc(&w->dev, total);
     if (e != cudaSuccess) {
-        if (dev) release_check(cudaFree(dev));
-        cudaGetLastError();
         w->dev = NULL;
         st = kq__fail(KQ_ERR_NO_MEMORY, "loading a linear on cuda: cannot allocate %zu bytes of "
                       "device memory: %s (host_weights=1 keeps weights in host memory)",
@@ -321,7 +325,7 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
             st = map_host(s, p->data, p->nbytes, &table[i].data, &w->registered[i], &w->pinned[i]);
         } else {
             table[i].data = at;
-            st = ring_upload(s, at, p->data, p->nbytes);
+            st = upload_padded(s, at, p->data, p->nbytes);
             at += round_up(p->nbytes, ALIGN_DEV);
         }
     }
@@ -368,25 +372,16 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
     if (s->host_weights) {
         st = map_host(s, e->w.data, e->w.nbytes, &w->data, &w->registered[0], &w->pinned[0]);
     } else {
-        /* Rounded up, tail zeroed: the 32-value kernels read the aligned
-         * word that holds a block's last byte (decode.cuh, ld_8_any), which
-         * for 17- or 18-byte blocks runs past an exact-size allocation. */
-        const size_t padded = round_up(e->w.nbytes, ALIGN_DEV);
-        void *dev = NULL;
-        cudaError_t ce = cudaMalloc(&dev, padded);
-        if (ce == cudaSuccess && padded > e->w.nbytes)
-            ce = cudaMemsetAsync((uint8_t *)dev + e->w.nbytes, 0, padded - e->w.nbytes, s->load);
-        if (ce == cudaSuccess) w->dev = dev;
+        /* Rounded up like a linear's parts, for upload_padded's tail. */
+        cudaError_t ce = cudaMalloc(&w->dev, round_up(e->w.nbytes, ALIGN_DEV));
         if (ce != cudaSuccess) {
-            if (dev) release_check(cudaFree(dev));
-            cudaGetLastError();
             w->dev = NULL;
             st = kq__fail(KQ_ERR_NO_MEMORY, "loading experts on cuda: cannot allocate %zu bytes "
                           "of device memory: %s (host_weights=1 keeps weights in host memory)",
                           e->w.nbytes, cudaGetErrorString(ce));
         } else {
             w->data = w->dev;
-            st = ring_upload(s, w->dev, e->w.data, e->w.nbytes);
+            st = upload_padded(s, w->dev, e->w.data, e->w.nbytes);
         }
     }
     if (st == KQ_OK && (w->gemm = calloc(1, sizeof *w->gemm)) == NULL)
