@@ -6,6 +6,8 @@
 
 int kq_cmd_info(int argc, char **argv);
 int kq_cmd_sample(int argc, char **argv);
+/* kq sample OUT --model NAME (sample_model.c) */
+int kq_cmd_sample_model(const char *out, const char *model, uint64_t seed);
 int kq_cmd_backends(int argc, char **argv);
 int kq_cmd_bench(int argc, char **argv);
 int kq_cmd_verify(int argc, char **argv);

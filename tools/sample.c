@@ -86,10 +86,25 @@ static int add_metadata(kq_gguf_writer *w)
 
 int kq_cmd_sample(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: kq sample OUT.gguf\n");
+    const char *out = NULL, *model = NULL;
+    uint64_t seed = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end || !*argv[i]) out = NULL, argc = -1;
+        } else if (argv[i][0] != '-' && !out) out = argv[i];
+        else argc = -1;
+    }
+    if (argc < 0 || !out || (!model && argc != 2)) {
+        fprintf(stderr, "usage: kq sample OUT.gguf              a small sample layer\n"
+                        "       kq sample OUT.gguf --model NAME [--seed N]\n"
+                        "                                       a whole model, random weights\n"
+                        "                                       (gemma3-270m, llama3-8b)\n");
         return 2;
     }
+    if (model) return kq_cmd_sample_model(out, model, seed);
     kq_gguf_writer *w = NULL;
     if (kq_gguf_writer_new(3, &w) != KQ_OK) return kq_tool_error("sample", "writer");
     int rc = add_metadata(w);
@@ -106,8 +121,8 @@ int kq_cmd_sample(int argc, char **argv)
     rc = rc || add_weight(w, "blk.0.ffn_down_exps.weight", KQ_TYPE_Q4_0, HIDDEN, EXPERT_FFN,
                           EXPERTS);
     rc = rc || add_weight(w, "output.weight", KQ_TYPE_BF16, VOCAB, HIDDEN, 1);
-    if (!rc && kq_gguf_writer_save(w, argv[1]) != KQ_OK) rc = kq_tool_error("sample", argv[1]);
+    if (!rc && kq_gguf_writer_save(w, out) != KQ_OK) rc = kq_tool_error("sample", out);
     kq_gguf_writer_free(w);
-    if (!rc) printf("kq sample: wrote %s\n", argv[1]);
+    if (!rc) printf("kq sample: wrote %s\n", out);
     return rc;
 }

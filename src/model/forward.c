@@ -41,11 +41,9 @@ static kq_status attention_block(kq_model *m, int64_t l, int32_t *pos, int32_t *
     int64_t n = *np;
     const kq_model_config *c = &m->c;
     const kq_model_layer *L = &m->layers[l];
-    const int64_t d = c->n_embd, qkv_dim = c->n_head * c->head_dim + 2 * m->kv_dim;
+    const int64_t qkv_dim = c->n_head * c->head_dim + 2 * m->kv_dim;
     kq_status st;
-    if ((st = kq__mop_rmsnorm(m, m->buf.x, L->attn_norm, m->buf.h, n, d, d, d)) ||
-        (st = kq_linear_forward(m->b, L->qkv, m->buf.h, m->buf.qkv, n)))
-        return st;
+    if ((st = kq_linear_forward(m->b, L->qkv, m->buf.h, m->buf.qkv, n))) return st;
     if (L->qkv_bias && (st = kq__mop_add_rows(m, m->buf.qkv, L->qkv_bias, n, qkv_dim))) return st;
     if (m->dev) {
         /* pos and seq are device copies here; the wanted rows are gathered
@@ -58,10 +56,7 @@ static kq_status attention_block(kq_model *m, int64_t l, int32_t *pos, int32_t *
         if ((st = kq__model_attention(m, l, pos, seq, n))) return st;
     }
     if ((st = kq_linear_forward(m->b, L->wo, m->buf.att, m->buf.y, n))) return st;
-    if (L->post_attn_norm &&
-        (st = kq__mop_rmsnorm(m, m->buf.y, L->post_attn_norm, m->buf.y, n, d, d, d)))
-        return st;
-    return kq__mop_add(m, m->buf.x, m->buf.y, n * d);
+    return kq__mop_residual(m, m->buf.x, m->buf.y, L->post_attn_norm, L->ffn_norm, m->buf.h, n);
 }
 
 /* Routed experts: softmax over the router's logits, top-k renormalised
@@ -85,9 +80,7 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
 {
     const kq_model_config *c = &m->c;
     const kq_model_layer *L = &m->layers[l];
-    const int64_t d = c->n_embd;
     kq_status st;
-    if ((st = kq__mop_rmsnorm(m, m->buf.x, L->ffn_norm, m->buf.h, n, d, d, d))) return st;
     if (c->n_expert > 0) {
         if ((st = moe_block(m, L, n))) return st;
     } else {
@@ -100,10 +93,10 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
         }
         if ((st = kq_linear_forward(m->b, L->down, m->buf.ffa, m->buf.y, n))) return st;
     }
-    if (L->post_ffn_norm &&
-        (st = kq__mop_rmsnorm(m, m->buf.y, L->post_ffn_norm, m->buf.y, n, d, d, d)))
-        return st;
-    return kq__mop_add(m, m->buf.x, m->buf.y, n * d);
+    /* h = the next layer's attention input; the head norms x itself, after
+     * its row gather */
+    const float *next = l + 1 < c->n_layer ? m->layers[l + 1].attn_norm : NULL;
+    return kq__mop_residual(m, m->buf.x, m->buf.y, L->post_ffn_norm, next, m->buf.h, n);
 }
 
 /* Every layer over the batch's *rows rows. want (NULL: all rows; host
@@ -112,7 +105,10 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
 static kq_status layers(kq_model *m, int32_t *pos, int32_t *seq, int64_t *rows,
                         const uint8_t *want)
 {
-    kq_status st = KQ_OK;
+    const int64_t d = m->c.n_embd;
+    /* each layer's residual step norms the next layer's input; the first
+     * layer's is normed here */
+    kq_status st = kq__mop_rmsnorm(m, m->buf.x, m->layers[0].attn_norm, m->buf.h, *rows, d, d, d);
     for (int64_t l = 0; st == KQ_OK && l < m->c.n_layer; l++) {
         const uint8_t *w = l == m->c.n_layer - 1 ? want : NULL;
         st = attention_block(m, l, pos, seq, rows, w);

@@ -4,9 +4,35 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "core/error.h"
 #include "model.h"
 #include "ops.h"
+
+/* KQ_PROFILE=1: every op below is timed like a linear call (the backend
+ * drained before and after), under "model:<op>", so that the profile of a
+ * whole pass shows the time between the linears too. m is the rows. */
+static kq_status prof_begin(kq_model *m, double *t0)
+{
+    *t0 = 0;
+    return kq__profile_enabled() ? kq__profile_start(m->b, t0) : KQ_OK;
+}
+
+static kq_status prof_end(kq_model *m, kq_status st, double t0, const char *op, int64_t rows,
+                          int64_t n)
+{
+    if (!kq__profile_enabled()) return st;
+    return kq__profile_stop(m->b, st, t0, op, "f32", n, 0, 0, 0, rows);
+}
+
+/* Runs `call` (a kq_status expression) between prof_begin and prof_end. */
+#define PROFILED(op, rows, n, call)                                \
+    do {                                                           \
+        double t0_;                                                \
+        kq_status st_ = prof_begin(m, &t0_);                       \
+        if (st_ == KQ_OK) st_ = (call);                            \
+        return prof_end(m, st_, t0_, "model:" op, (rows), (n));    \
+    } while (0)
 #ifdef KQ_HAVE_CUDA
 #include "ops_cuda.h"
 
@@ -28,8 +54,8 @@ static kq_cu_arch cu_arch(const kq_model *m)
 #define STREAM kq_backend_stream(m->b)
 #endif
 
-kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y, int64_t rows,
-                          int64_t n, int64_t sx, int64_t sy)
+static kq_status rmsnorm_run(kq_model *m, const float *x, const float *w, float *y, int64_t rows,
+                             int64_t n, int64_t sx, int64_t sy)
 {
 #ifdef KQ_HAVE_CUDA
     if (m->dev) return cu(kq__cu_rmsnorm(STREAM, x, w, y, rows, n, sx, sy, (float)m->c.eps), "rmsnorm");
@@ -38,16 +64,38 @@ kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y,
     return KQ_OK;
 }
 
-kq_status kq__mop_add(kq_model *m, float *y, const float *x, int64_t n)
+kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y, int64_t rows,
+                          int64_t n, int64_t sx, int64_t sy)
 {
+    PROFILED("rmsnorm", rows, n, rmsnorm_run(m, x, w, y, rows, n, sx, sy));
+}
+
+/* The end of a sublayer: y through its own norm (post_w; NULL: none), added
+ * into the residual stream x, and the next sublayer's input h = norm(x)
+ * with norm_w (NULL: h is not written). One kernel on a device, where it
+ * replaces three small launches; on the host the same three steps. */
+static kq_status residual_run(kq_model *m, float *x, float *y, const float *post_w,
+                              const float *norm_w, float *h, int64_t rows)
+{
+    const int64_t d = m->c.n_embd;
 #ifdef KQ_HAVE_CUDA
-    if (m->dev) return cu(kq__cu_add(STREAM, y, x, n), "add");
+    if (m->dev)
+        return cu(kq__cu_residual(STREAM, x, y, post_w, norm_w, h, rows, d, (float)m->c.eps),
+                  "residual and norm");
 #endif
-    kq__op_add(m->b, y, x, n);
+    if (post_w) kq__op_rmsnorm(m->b, y, post_w, y, rows, d, d, d, m->c.eps);
+    kq__op_add(m->b, x, y, rows * d);
+    if (norm_w) kq__op_rmsnorm(m->b, x, norm_w, h, rows, d, d, d, m->c.eps);
     return KQ_OK;
 }
 
-kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n)
+kq_status kq__mop_residual(kq_model *m, float *x, float *y, const float *post_w,
+                           const float *norm_w, float *h, int64_t rows)
+{
+    PROFILED("residual", rows, m->c.n_embd, residual_run(m, x, y, post_w, norm_w, h, rows));
+}
+
+static kq_status add_rows_run(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n)
 {
 #ifdef KQ_HAVE_CUDA
     if (m->dev) return cu(kq__cu_add_rows(STREAM, y, bias, rows, n), "bias");
@@ -57,7 +105,12 @@ kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t row
     return KQ_OK;
 }
 
-kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff)
+kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n)
+{
+    PROFILED("add_rows", rows, n, add_rows_run(m, y, bias, rows, n));
+}
+
+static kq_status gelu_mul_run(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff)
 {
 #ifdef KQ_HAVE_CUDA
     if (m->dev) return cu(kq__cu_gelu_mul(STREAM, gu, y, rows, n_ff), "gelu");
@@ -66,7 +119,12 @@ kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows,
     return KQ_OK;
 }
 
-kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n)
+kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff)
+{
+    PROFILED("gelu_mul", rows, n_ff, gelu_mul_run(m, gu, y, rows, n_ff));
+}
+
+static kq_status softcap_run(kq_model *m, float *x, float cap, int64_t n)
 {
 #ifdef KQ_HAVE_CUDA
     if (m->dev) return cu(kq__cu_softcap(STREAM, x, cap, n), "softcap");
@@ -74,6 +132,11 @@ kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n)
     (void)m;
     for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
     return KQ_OK;
+}
+
+kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n)
+{
+    PROFILED("softcap", 1, n, softcap_run(m, x, cap, n));
 }
 
 /* Embedding rows of the batch into buf.x: dequantized on the host (from the
@@ -108,8 +171,8 @@ kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int
     return st;
 }
 
-kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
-                            int64_t n)
+static kq_status attention_run(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
+                               int64_t n)
 {
 #ifdef KQ_HAVE_CUDA
     if (m->dev) {
@@ -126,6 +189,12 @@ kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, cons
 #endif
     kq__model_qk_prep(m, layer, pos, seq, n);
     return kq__model_attention(m, layer, pos, seq, n);
+}
+
+kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
+                            int64_t n)
+{
+    PROFILED("attention", n, m->c.n_head * m->c.head_dim, attention_run(m, layer, pos, seq, n));
 }
 
 /* Router logits -> top-k ids and weights: on the host (the logits are copied
@@ -149,7 +218,7 @@ kq_status kq__mop_route(kq_model *m, int64_t n)
     return st;
 }
 
-kq_status kq__mop_moe_combine(kq_model *m, int64_t n)
+static kq_status moe_combine_run(kq_model *m, int64_t n)
 {
     const int64_t d = m->c.n_embd, k = m->c.n_expert_used;
 #ifdef KQ_HAVE_CUDA
@@ -165,6 +234,11 @@ kq_status kq__mop_moe_combine(kq_model *m, int64_t n)
         }
     }
     return KQ_OK;
+}
+
+kq_status kq__mop_moe_combine(kq_model *m, int64_t n)
+{
+    PROFILED("moe_sum", n, m->c.n_embd, moe_combine_run(m, n));
 }
 
 /* The wanted rows' indices where the device gather reads them (before a

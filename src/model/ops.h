@@ -7,7 +7,10 @@
 
 kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y, int64_t rows,
                           int64_t n, int64_t sx, int64_t sy);
-kq_status kq__mop_add(kq_model *m, float *y, const float *x, int64_t n);
+/* x += (post_w ? norm(y) * post_w : y), then h = norm(x) * norm_w when
+ * norm_w is given; rows of n_embd. y may be overwritten. */
+kq_status kq__mop_residual(kq_model *m, float *x, float *y, const float *post_w,
+                           const float *norm_w, float *h, int64_t rows);
 kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n);
 kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff);
 kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n);

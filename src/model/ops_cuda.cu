@@ -27,19 +27,6 @@ __device__ static float block_sum(float v, float *red)
     return v;
 }
 
-__device__ static float block_max(float v, float *red)
-{
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    int nw = blockDim.x / 32;
-    v = lane < nw ? red[lane] : -INFINITY;
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
 __global__ static void rmsnorm_k(const float *x, const float *w, float *y, int64_t n, int64_t sx,
                                  int64_t sy, float eps)
 {
@@ -61,22 +48,43 @@ extern "C" int kq__cu_rmsnorm(void *stream, const float *x, const float *w, floa
     return launched();
 }
 
-__global__ static void add_k(float *y, const float *x, int64_t n)
+/* One block per row. The sums run in the same order as rmsnorm_k's, so the
+ * fused step gives the numbers the three separate steps gave. */
+__global__ static void residual_k(float *x, float *y, const float *post_w, const float *norm_w,
+                                  float *h, int64_t n, float eps)
 {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] += x[i];
+    __shared__ float red[32];
+    float *xr = x + blockIdx.x * n, *yr = y + blockIdx.x * n;
+    float sc = 1.0f;
+    if (post_w) {
+        float ss = 0;
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += yr[i] * yr[i];
+        sc = rsqrtf(block_sum(ss, red) / (float)n + eps);
+    }
+    float ss = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = post_w ? yr[i] * sc * post_w[i] : yr[i];
+        float s = xr[i] + v;
+        xr[i] = s;
+        ss += s * s;
+    }
+    if (!norm_w) return;
+    float sx = rsqrtf(block_sum(ss, red) / (float)n + eps);
+    float *hr = h + blockIdx.x * n;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) hr[i] = xr[i] * sx * norm_w[i];
+}
+
+extern "C" int kq__cu_residual(void *stream, float *x, float *y, const float *post_w,
+                               const float *norm_w, float *h, int64_t rows, int64_t n, float eps)
+{
+    if (rows <= 0) return 0;
+    residual_k<<<(unsigned)rows, BLOCK, 0, (cudaStream_t)stream>>>(x, y, post_w, norm_w, h, n, eps);
+    return launched();
 }
 
 static unsigned blocks_for(int64_t n)
 {
     return (unsigned)((n + BLOCK - 1) / BLOCK);
-}
-
-extern "C" int kq__cu_add(void *stream, float *y, const float *x, int64_t n)
-{
-    if (n <= 0) return 0;
-    add_k<<<blocks_for(n), BLOCK, 0, (cudaStream_t)stream>>>(y, x, n);
-    return launched();
 }
 
 __global__ static void add_rows_k(float *y, const float *b, int64_t total, int64_t n)
@@ -198,62 +206,125 @@ extern "C" int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int 
     return launched();
 }
 
-#define KEYS 128 /* keys per step of the streaming softmax, one per thread */
+/* Attention, one block per (token, head), over the token's keys in tiles
+ * of ATT_TILE: each warp scores ATT_TILE / ATT_WARPS keys at once (lanes
+ * across the head dimension, so a key's row is one coalesced read, and the
+ * warp's keys are independent loads in flight together), warp 0 folds the
+ * tile into the running max and sum (online softmax), then the threads add
+ * the tile's weighted values, a head dimension each: with head_dim <= 128,
+ * several groups of head_dim threads take alternate keys, summed at the
+ * end. The first version gave each thread one key and walked the head
+ * dimension with a stride of a cache row between neighbouring threads:
+ * uncoalesced, and serial in the head dimension. */
+#define ATT_THREADS 256
+#define ATT_WARPS (ATT_THREADS / 32)
+#define ATT_TILE 64
+#define ATT_KPW (ATT_TILE / ATT_WARPS) /* keys per warp per tile */
+#define ATT_MAXD 1024
+#define ATT_DPT (ATT_MAXD / ATT_THREADS) /* head dims per thread, at most */
+/* warp 0 folds a tile as two scores a lane */
+static_assert(ATT_TILE == 64 && ATT_KPW <= 32, "attention_k's softmax step takes 64 keys");
 
-/* One block of KEYS threads per (token, head): each step scores KEYS keys
- * (a thread each), rescales the running sums once, then the threads sum
- * the values over those keys, a head dimension each. */
-__global__ static void attention_k(kq_cu_arch a, int layer, int swa, const float *qkv,
-                                   const int32_t *pos, const int32_t *seq, const float *kc,
-                                   const float *vc, float *out)
+__global__ static void __launch_bounds__(ATT_THREADS)
+attention_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32_t *pos,
+            const int32_t *seq, const float *kc, const float *vc, float *out)
 {
-    __shared__ float q[1024];
-    __shared__ float acc[1024];
-    __shared__ float w[KEYS];
-    __shared__ float red[32];
+    __shared__ float q[ATT_MAXD];
+    __shared__ float part[ATT_THREADS]; /* the groups' sums, combined at the end */
+    __shared__ float w[ATT_TILE];
+    __shared__ float tile_scale, total;
     const int64_t i = blockIdx.x;
     const int h = blockIdx.y, hd = a.head_dim;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int64_t q_dim = (int64_t)a.n_head * hd, kv_dim = (int64_t)a.n_head_kv * hd;
     const int g = h / (a.n_head / a.n_head_kv);
     const int64_t p = pos[i], s = seq ? seq[i] : 0;
     const float *K = kc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
     const float *V = vc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        q[d] = qkv[i * (q_dim + 2 * kv_dim) + (int64_t)h * hd + d];
-        acc[d] = 0;
-    }
+    for (int d = threadIdx.x; d < hd; d += ATT_THREADS) q[d] = qkv[i * (q_dim + 2 * kv_dim) + (int64_t)h * hd + d];
+    /* value threads: groups of hd threads (hd <= ATT_THREADS), else one
+     * group with ATT_DPT dims a thread */
+    const int groups = hd <= ATT_THREADS ? ATT_THREADS / hd : 1;
+    const int grp = threadIdx.x / (hd <= ATT_THREADS ? hd : ATT_THREADS);
+    const int d0 = hd <= ATT_THREADS ? threadIdx.x % hd : threadIdx.x;
+    float acc[ATT_DPT];
+#pragma unroll
+    for (int e = 0; e < ATT_DPT; e++) acc[e] = 0.0f;
     __syncthreads();
     int64_t lo = 0;
     if (swa && a.n_swa > 0 && p - a.n_swa + 1 > 0) lo = p - a.n_swa + 1;
-    float run_max = -INFINITY, run_sum = 0;
-    for (int64_t j0 = lo; j0 <= p; j0 += KEYS) {
-        int64_t j = j0 + threadIdx.x;
-        float sc = -INFINITY;
-        if (j <= p) {
-            const float *k = K + j * kv_dim;
-            float d = 0;
-            for (int t = 0; t < hd; t++) d += q[t] * k[t];
-            sc = d * a.attn_scale;
+    float run_max = -INFINITY, run_sum = 0; /* warp 0's */
+    for (int64_t j0 = lo; j0 <= p; j0 += ATT_TILE) {
+        /* scores of this warp's keys */
+        float dot[ATT_KPW];
+#pragma unroll
+        for (int k = 0; k < ATT_KPW; k++) dot[k] = 0.0f;
+        const int64_t jw = j0 + warp * ATT_KPW;
+#pragma unroll 4
+        for (int d = lane; d < hd; d += 32) {
+            float qd = q[d];
+#pragma unroll
+            for (int k = 0; k < ATT_KPW; k++)
+                if (jw + k <= p) dot[k] += qd * __ldg(K + (jw + k) * kv_dim + d);
         }
-        float bmax = block_max(sc, red);
-        float new_max = fmaxf(run_max, bmax);
-        float r = expf(run_max - new_max);
-        float e = j <= p ? expf(sc - new_max) : 0.0f;
+#pragma unroll
+        for (int k = 0; k < ATT_KPW; k++)
+            for (int o = 16; o > 0; o >>= 1) dot[k] += __shfl_xor_sync(0xffffffffu, dot[k], o);
+        if (lane < ATT_KPW) {
+            float v = dot[0];
+#pragma unroll
+            for (int k = 1; k < ATT_KPW; k++)
+                if (lane == k) v = dot[k];
+            w[warp * ATT_KPW + lane] = jw + lane <= p ? v * a.attn_scale : -INFINITY;
+        }
         __syncthreads();
-        w[threadIdx.x] = e;
-        float bs = block_sum(e, red);
-        run_sum = run_sum * r + bs;
-        run_max = new_max;
+        if (warp == 0) {
+            float s0 = w[lane], s1 = w[lane + 32];
+            float m = fmaxf(s0, s1);
+            for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+            float new_max = fmaxf(run_max, m); /* finite: key j0 <= p is in the tile */
+            float e0 = expf(s0 - new_max), e1 = expf(s1 - new_max);
+            w[lane] = e0;
+            w[lane + 32] = e1;
+            float sum = e0 + e1;
+            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            float r = expf(run_max - new_max);
+            run_sum = run_sum * r + sum;
+            run_max = new_max;
+            if (lane == 0) tile_scale = r;
+        }
         __syncthreads();
-        int64_t nb = p + 1 - j0 < KEYS ? p + 1 - j0 : KEYS;
-        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-            float v = acc[d] * r;
-            for (int64_t t = 0; t < nb; t++) v += w[t] * V[(j0 + t) * kv_dim + d];
-            acc[d] = v;
+        const float r = tile_scale;
+        const int nb = p + 1 - j0 < ATT_TILE ? (int)(p + 1 - j0) : ATT_TILE;
+#pragma unroll
+        for (int e = 0; e < ATT_DPT; e++) {
+            const int d = d0 + e * ATT_THREADS;
+            if (e > 0 && (hd <= ATT_THREADS || d >= hd)) break;
+            if (d >= hd || grp >= groups) break;
+            float v = acc[e] * r;
+#pragma unroll 8
+            for (int t = grp; t < nb; t += groups) v += w[t] * __ldg(V + (j0 + t) * kv_dim + d);
+            acc[e] = v;
         }
         __syncthreads();
     }
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) out[i * q_dim + (int64_t)h * hd + d] = acc[d] / run_sum;
+    if (threadIdx.x == 0) total = run_sum;
+    if (groups > 1 && grp < groups) part[threadIdx.x] = acc[0];
+    __syncthreads();
+    float *o = out + i * q_dim + (int64_t)h * hd;
+    if (groups > 1) {
+        if (grp == 0) {
+            float v = 0;
+            for (int t = 0; t < groups; t++) v += part[t * hd + d0];
+            o[d0] = v / total;
+        }
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < ATT_DPT; e++) {
+        const int d = d0 + e * ATT_THREADS;
+        if (d < hd) o[d] = acc[e] / total;
+    }
 }
 
 extern "C" int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, int swa,
@@ -261,10 +332,10 @@ extern "C" int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, in
                                 const float *k_cache, const float *v_cache, float *out)
 {
     if (n <= 0) return 0;
-    if (a->head_dim > 1024) return (int)cudaErrorInvalidValue;
+    if (a->head_dim > ATT_MAXD) return (int)cudaErrorInvalidValue;
     dim3 grid((unsigned)n, (unsigned)a->n_head);
-    attention_k<<<grid, KEYS, 0, (cudaStream_t)stream>>>(*a, layer, swa, qkv, pos, seq, k_cache,
-                                                          v_cache, out);
+    attention_k<<<grid, ATT_THREADS, 0, (cudaStream_t)stream>>>(*a, layer, swa, qkv, pos, seq,
+                                                                k_cache, v_cache, out);
     return launched();
 }
 

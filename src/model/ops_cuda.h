@@ -21,7 +21,10 @@ typedef struct kq_cu_arch {
 /* Each returns 0, or a CUDA error code (launch failures). */
 int kq__cu_rmsnorm(void *stream, const float *x, const float *w, float *y, int64_t rows, int64_t n,
                    int64_t sx, int64_t sy, float eps);
-int kq__cu_add(void *stream, float *y, const float *x, int64_t n);
+/* Per row of n: y = norm(y) * post_w (post_w NULL: y as is), x += y, then
+ * h = norm(x) * norm_w (norm_w NULL: h untouched). */
+int kq__cu_residual(void *stream, float *x, float *y, const float *post_w, const float *norm_w,
+                    float *h, int64_t rows, int64_t n, float eps);
 int kq__cu_add_rows(void *stream, float *y, const float *bias, int64_t rows, int64_t n);
 int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64_t n_ff);
 int kq__cu_scale(void *stream, float *x, float s, int64_t n);
