@@ -141,7 +141,7 @@ kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n)
 
 /* Embedding rows of the batch into buf.x: dequantized on the host (from the
  * file's mapping), then copied to the device where there is one. */
-kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n)
+static kq_status embed_run(kq_model *m, const int32_t *tokens, int64_t n)
 {
     const int64_t d = m->c.n_embd;
     float *dst = m->dev ? m->buf.host_x : m->buf.x;
@@ -157,9 +157,14 @@ kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n)
     return KQ_OK;
 }
 
+kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n)
+{
+    PROFILED("embed", n, m->c.n_embd, embed_run(m, tokens, n));
+}
+
 /* The batch's positions and sequences where the kernels read them. */
-kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
-                        const int32_t **dpos, const int32_t **dseq)
+static kq_status batch_run(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
+                           const int32_t **dpos, const int32_t **dseq)
 {
     *dpos = pos;
     *dseq = seq;
@@ -169,6 +174,12 @@ kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int
     *dpos = m->buf.d_pos;
     *dseq = m->buf.d_seq;
     return st;
+}
+
+kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
+                        const int32_t **dpos, const int32_t **dseq)
+{
+    PROFILED("batch", n, 2, batch_run(m, pos, seq, n, dpos, dseq));
 }
 
 static kq_status attention_run(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
@@ -286,9 +297,14 @@ kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, flo
     return KQ_OK;
 }
 
-kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out)
+static kq_status logits_out_run(kq_model *m, float *host_logits, int64_t n_out)
 {
     if (!m->dev) return KQ_OK;
     return kq_copy_to_host(m->b, host_logits, m->buf.d_logits,
                            (size_t)(n_out * m->c.n_vocab) * sizeof(float));
+}
+
+kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out)
+{
+    PROFILED("logits_out", n_out, m->c.n_vocab, logits_out_run(m, host_logits, n_out));
 }
