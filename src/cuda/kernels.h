@@ -150,6 +150,10 @@ cudaError_t kq__cuda_quantize_rows(const float *x, int64_t rows, int64_t K, void
  * else queues it and sets *err. */
 cudaError_t kq__cuda_stream_init(void);
 int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+/* direct_gemv.cu: Q4_K at m = 1 from global memory, when KQ_CUDA_DECODE=direct
+ * (an experiment beside the streaming kernel); 0 when it does not take the call. */
+int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+int kq__cuda_direct_wanted(void);
 
 /* 1 when the CUDA kernels decode weights of `type` (the float types and
  * every type of formats/type_list.h); the backend refuses others at load. */

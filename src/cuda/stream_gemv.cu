@@ -229,27 +229,6 @@ __device__ __forceinline__ void consume(const uint8_t *row, int nb, int kbase, X
     }
 }
 
-// x (one row, float, 16-byte aligned) to int8 in shared memory with one
-// scale per 32 values, as quantize_x does: four lanes per 32 values.
-__device__ __forceinline__ void quantize_shared(const float *x, int64_t K, int8_t *q, float *d,
-                                                int *sum)
-{
-    const int lane = threadIdx.x & 31;
-    for (int64_t k0 = 8 * (int64_t)threadIdx.x; k0 - 8 * lane < K; k0 += 8 * kThreads) {
-        bool in = k0 < K;  // K is a multiple of 256: a warp is all in or all out
-        float v[8];
-        xq_load8(x + k0, in, v);
-        float amax = xq_block_amax(v);
-        if (!in) continue;
-        uint32_t pk[2];
-        int qsum = xq_pack8(v, amax, pk);
-        qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);  // two lanes per 16 values
-        *reinterpret_cast<uint2 *>(q + k0) = make_uint2(pk[0], pk[1]);
-        if ((lane & 1) == 0) sum[k0 >> 4] = qsum;
-        if ((lane & 3) == 0) d[k0 >> 5] = amax / 127.0f;
-    }
-}
-
 // FUSED: m = 1, x quantized here (xq unused); else rows [m0, m0 + M) of x
 // were quantized into xq (rows of K) by quantize_x. Each warp runs its own
 // pipeline over its row of each of the block's tiles (no block barriers
@@ -299,7 +278,7 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
         int8_t *sq = reinterpret_cast<int8_t *>(smem + kThreads / 32 * kStages * kRowBytes);
         float *sd = reinterpret_cast<float *>(reinterpret_cast<uint8_t *>(sq) + (K + 15) / 16 * 16);
         int *ss = reinterpret_cast<int *>(sd + K / 32);
-        quantize_shared(x, K, sq, sd, ss);  // the first stages are in flight meanwhile
+        xq_quantize_shared<kThreads>(x, K, sq, sd, ss);  // the first stages are in flight meanwhile
         __syncthreads();
         xr = {sq, sd, ss, 0, 0, 0};
     } else {

@@ -59,6 +59,29 @@ __device__ __forceinline__ int xq_pack8(const float v[8], float amax, uint32_t p
     return qsum;
 }
 
+// x (one row, float, 16-byte aligned, K a multiple of 256) to int8 in
+// shared memory with one scale per 32 values and the int8 sums per 16, as
+// quantize_x writes them: four lanes per 32 values, kThreads threads.
+template <int kThreads>
+__device__ __forceinline__ void xq_quantize_shared(const float *x, int64_t K, int8_t *q, float *d,
+                                                int *sum)
+{
+    const int lane = threadIdx.x & 31;
+    for (int64_t k0 = 8 * (int64_t)threadIdx.x; k0 - 8 * lane < K; k0 += 8 * kThreads) {
+        bool in = k0 < K;  // K is a multiple of 256: a warp is all in or all out
+        float v[8];
+        xq_load8(x + k0, in, v);
+        float amax = xq_block_amax(v);
+        if (!in) continue;
+        uint32_t pk[2];
+        int qsum = xq_pack8(v, amax, pk);
+        qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);  // two lanes per 16 values
+        *reinterpret_cast<uint2 *>(q + k0) = make_uint2(pk[0], pk[1]);
+        if ((lane & 1) == 0) sum[k0 >> 4] = qsum;
+        if ((lane & 3) == 0) d[k0 >> 5] = amax / 127.0f;
+    }
+}
+
 }  // namespace kqc
 
 #endif

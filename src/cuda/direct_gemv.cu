@@ -1,0 +1,146 @@
+// Decode (m = 1) of Q4_K rows straight from global memory, no shared-memory
+// staging of the weights: an experiment beside stream_gemv.cu (issue 15),
+// chosen with KQ_CUDA_DECODE=direct until its numbers decide the default.
+//
+// Why: stream_gemv.cu copies each stage into shared memory with cp.async
+// and decodes it from there; Nsight Compute put it at ~164 warp
+// instructions per 1024 weights (issue-bound, DRAM 31-54%). Q4_K's GGUF
+// block is already kernel-friendly: 144 bytes = nine 16-byte words, the
+// header (d, dmin, twelve 6-bit scale bytes) one word, the nibbles eight.
+// So a lane can load its 16 nibble bytes and the block's header word
+// directly, each one 128-bit load, and the eight lanes of a block share the
+// header load (one address).
+//
+// Strategy: a persistent grid (one wave of 8-warp blocks); each block first
+// quantizes x into shared memory (int8, a scale per 32, sums per 16:
+// xquant.cuh), then warp w takes rows w, w + warps, ... Lane l works on
+// block 4i + l / 8 of the row, nibble word l % 8: bytes 16s..16s+15 of the
+// nibbles hold 16 values of sub-block 2j (low nibbles) and the same 16 of
+// sub-block 2j + 1 (high nibbles), j = s / 2. Per lane and block: two
+// 128-bit global loads, two 128-bit shared loads of x, eight dp4a, the two
+// sub-blocks' 6-bit scales and mins, and four FMAs: about 50 instructions
+// per 32 weights, so ~50 warp instructions per 1024 weights.
+//
+// Measured: not yet (the next device run times it beside stream_gemv).
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <cuda_runtime.h>
+
+#include "decode.cuh"
+#include "kernels.h"
+#include "xquant.cuh"
+
+namespace kqc {
+namespace {
+
+constexpr int kDirThreads = 256;
+constexpr int64_t kDirMaxK = 16384;  // x in shared memory: 22 KB at this K
+
+__host__ __device__ constexpr int dir_smem_bytes(int64_t K)
+{
+    return (int)((K + 15) / 16 * 16 + K / 32 * 4 + K / 16 * 4);
+}
+
+__device__ __forceinline__ const uint8_t *dir_row(const kq_cuda_part *parts, int n_parts, int64_t r)
+{
+    int p = 0;
+    while (p + 1 < n_parts && r >= __ldg(&parts[p + 1].row_begin)) p++;
+    return parts[p].data + (r - __ldg(&parts[p].row_begin)) * __ldg(&parts[p].row_size);
+}
+
+// One lane's share of one Q4_K block: its 32 weights against x.
+__device__ __forceinline__ float q4k_lane(const uint8_t *blk, int s, int kb, const int8_t *sq,
+                                          const float *sd, const int *ss)
+{
+    const uint4 h = __ldcs(reinterpret_cast<const uint4 *>(blk));
+    const uint4 q = __ldcs(reinterpret_cast<const uint4 *>(blk + 16 + 16 * s));
+    const int j = s >> 1;
+    const int k0 = kb + 64 * j + 16 * (s & 1);
+    const uint4 xa = *reinterpret_cast<const uint4 *>(sq + k0);
+    const uint4 xb = *reinterpret_cast<const uint4 *>(sq + k0 + 32);
+    const uint32_t m4 = 0x0F0F0F0Fu;
+    int s0 = __dp4a((int)(q.x & m4), (int)xa.x, 0);
+    s0 = __dp4a((int)(q.y & m4), (int)xa.y, s0);
+    s0 = __dp4a((int)(q.z & m4), (int)xa.z, s0);
+    s0 = __dp4a((int)(q.w & m4), (int)xa.w, s0);
+    int s1 = __dp4a((int)((q.x >> 4) & m4), (int)xb.x, 0);
+    s1 = __dp4a((int)((q.y >> 4) & m4), (int)xb.y, s1);
+    s1 = __dp4a((int)((q.z >> 4) & m4), (int)xb.z, s1);
+    s1 = __dp4a((int)((q.w >> 4) & m4), (int)xb.w, s1);
+    const uint32_t c0 = kscale_words(h.y, h.z, h.w, 2 * j);
+    const uint32_t c1 = kscale_words(h.y, h.z, h.w, 2 * j + 1);
+    const float d = h2f(h.x), dm = h2f(h.x >> 16);
+    const float dx0 = sd[k0 >> 5], dx1 = sd[(k0 >> 5) + 1];
+    const int xs0 = ss[k0 >> 4], xs1 = ss[(k0 >> 4) + 2];
+    return dx0 * (d * (float)(c0 & 0xff) * (float)s0 - dm * (float)(c0 >> 8) * (float)xs0) +
+           dx1 * (d * (float)(c1 & 0xff) * (float)s1 - dm * (float)(c1 >> 8) * (float)xs1);
+}
+
+__global__ void __launch_bounds__(kDirThreads)
+direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y)
+{
+    extern __shared__ __align__(16) uint8_t smem[];
+    int8_t *sq = reinterpret_cast<int8_t *>(smem);
+    float *sd = reinterpret_cast<float *>(smem + (K + 15) / 16 * 16);
+    int *ss = reinterpret_cast<int *>(sd + K / 32);
+    xq_quantize_shared<kDirThreads>(x, K, sq, sd, ss);
+    __syncthreads();
+    const int lane = threadIdx.x & 31, s = lane & 7, sub = lane >> 3;
+    const int nb = (int)(K / 256);
+    const int64_t warps = (int64_t)gridDim.x * (kDirThreads / 32);
+    for (int64_t r = (int64_t)blockIdx.x * (kDirThreads / 32) + (threadIdx.x >> 5); r < N; r += warps) {
+        const uint8_t *row = dir_row(parts, n_parts, r);
+        float acc = 0.0f;
+#pragma unroll 2
+        for (int b = sub; b < nb; b += 4) acc += q4k_lane(row + (size_t)b * 144, s, b * 256, sq, sd, ss);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) y[r] = acc;
+    }
+}
+
+int dir_resident(int smem)
+{
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, direct_q4k, kDirThreads, smem) != cudaSuccess)
+        return 1;
+    return n < 1 ? 1 : n;
+}
+
+}  // namespace
+}  // namespace kqc
+
+extern "C" int kq__cuda_direct_wanted(void)
+{
+    static int wanted = -1;  // read once; racing first calls agree
+    if (wanted < 0) {
+        const char *e = getenv("KQ_CUDA_DECODE");
+        wanted = e && !strcmp(e, "direct");
+    }
+    return wanted;
+}
+
+extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
+{
+    using namespace kqc;
+    if (!kq__cuda_direct_wanted() || a->m != 1 || a->swiglu || !a->stream_ok ||
+        a->uniform_type != T_Q4_K || a->n_cols % 256 != 0 || a->n_cols > kDirMaxK ||
+        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
+        return 0;
+    const int smem = dir_smem_bytes(a->n_cols);
+    int dev = 0, sms = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (e == cudaSuccess) {
+        int64_t grid = (int64_t)sms * dir_resident(smem);
+        int64_t need = (a->n_rows + kDirThreads / 32 - 1) / (kDirThreads / 32);
+        if (grid > need) grid = need;
+        direct_q4k<<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,
+                                                            a->n_rows, a->x, a->y);
+        e = cudaGetLastError();
+    }
+    a->kernel = "direct q4_K m=1";
+    *err = e;
+    return 1;
+}
