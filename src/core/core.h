@@ -95,7 +95,7 @@ struct kq_backend {
     const kq_backend_ops *ops;
     atomic_int refs; /* the caller's handle plus one per loaded object */
     char name[32];
-    char device[160];
+    char device[256];
     kq_backend_spec spec;
     void *impl;
 };

@@ -359,7 +359,7 @@ kq_status kq__cuda_open(kq_backend *b)
     }
     b->ops = &cuda_ops;
     /* host_weights=1 never takes the GEMM (it reads device copies). */
-    char rule[96] = "no GEMM";
+    char rule[192] = "no GEMM";
     if (!s->host_weights) kq__cuda_gemm_rule(&s->gemm, rule, sizeof rule);
     snprintf(b->device, sizeof b->device, "%.60s (sm_%d%d, %.1f GiB)%s; %s", prop.name, prop.major,
              prop.minor, (double)prop.totalGlobalMem / (1 << 30),

@@ -106,15 +106,24 @@ static int page_registered(uintptr_t p)
     return a.type == cudaMemoryTypeHost;
 }
 
-/* Host mode: a device address for n bytes at p, by registering their pages
- * or, failing that, through a pinned copy. */
-static kq_status map_host(cuda_state *s, const uint8_t *p, size_t n, const uint8_t **dptr,
+/* Host mode: a device address for a part's bytes, by registering their
+ * pages or, failing that, through a pinned copy. Only a file mapping's
+ * pages are registered: registration covers whole pages, and pages the
+ * part shares with other memory would be registered with it (read-only
+ * where the card supports that), so a later copy from the device into a
+ * neighbouring heap buffer failed with "invalid argument" (test_cuda_dispatch,
+ * host_weights=1: the download of y into a malloc'd buffer next to the
+ * library's own copy of the weights). A mapping's pages hold only its
+ * file's bytes. */
+static kq_status map_host(cuda_state *s, const kq_weight_part *part, const uint8_t **dptr,
                           void **registered, void **pinned)
 {
+    const uint8_t *p = part->data;
+    const size_t n = part->nbytes;
     *registered = *pinned = NULL;
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) page = 4096;
-    if (((uintptr_t)p & 15) == 0) {
+    if (part->mapping && ((uintptr_t)p & 15) == 0) {
         uintptr_t base = (uintptr_t)p & ~(uintptr_t)(page - 1);
         size_t len = round_up((uintptr_t)p + n - base, (size_t)page);
         int ro = 0;
@@ -322,7 +331,7 @@ kq_status kq__cuda_linear_prepare(kq_backend *b, kq_linear *l)
     for (int i = 0; st == KQ_OK && i < n; i++) {
         const kq_weight_part *p = &l->parts[i];
         if (s->host_weights) {
-            st = map_host(s, p->data, p->nbytes, &table[i].data, &w->registered[i], &w->pinned[i]);
+            st = map_host(s, p, &table[i].data, &w->registered[i], &w->pinned[i]);
         } else {
             table[i].data = at;
             st = upload_padded(s, at, p->data, p->nbytes);
@@ -370,7 +379,7 @@ kq_status kq__cuda_experts_prepare(kq_backend *b, kq_experts *e)
         return st;
     }
     if (s->host_weights) {
-        st = map_host(s, e->w.data, e->w.nbytes, &w->data, &w->registered[0], &w->pinned[0]);
+        st = map_host(s, &e->w, &w->data, &w->registered[0], &w->pinned[0]);
     } else {
         /* Rounded up like a linear's parts, for upload_padded's tail. */
         cudaError_t ce = cudaMalloc(&w->dev, round_up(e->w.nbytes, ALIGN_DEV));

@@ -150,8 +150,8 @@ cudaError_t kq__cuda_quantize_rows(const float *x, int64_t rows, int64_t K, void
  * else queues it and sets *err. */
 cudaError_t kq__cuda_stream_init(void);
 int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
-/* direct_gemv.cu: Q4_K at m = 1 from global memory, when KQ_CUDA_DECODE=direct
- * (an experiment beside the streaming kernel); 0 when it does not take the call. */
+/* direct_gemv.cu: Q4_K at m = 1 straight from global memory (unless
+ * KQ_CUDA_DECODE=stream); 0 when it does not take the call. */
 int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
 int kq__cuda_direct_wanted(void);
 

@@ -356,10 +356,15 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
 //   4096x4096 (40 against 37) and 1024x4096 (38 against 25). The small
 //   types' decode kernels are slower still at m = 8 (q2_K, q3_K, iq4_xs,
 //   mxfp4 14336x4096: 94-115 us), so the rule holds for them too.
+// - mma.sync, output heads (rows >= 2^17, H100, 2026-12-07 fifth session):
+//   Gemma 3's q8_0 262144x640 head (K = 640 is no multiple of 256, so no
+//   wgmma) took 217 / 348 / 388 / 699 us at m = 8 / 12 / 16 / 24 on the
+//   decode kernels and 200 us at m = 32 on the GEMM, whose cost at small m
+//   is its 64-wide tile's: the GEMM from m = 8 for such calls.
 // Types not measured follow q4_K. kq__cuda_gemm_rule prints the same.
 constexpr int kDenseMinM = 17, kExpertsMinM = 32, kWideMinM = 8, kLargeMinM = 16;
 constexpr int kMmaMinM = 48, kMmaQ8MinM = 32;
-constexpr int64_t kWideRows = 8192, kLargeWeights = (int64_t)1 << 25;
+constexpr int64_t kWideRows = 8192, kLargeWeights = (int64_t)1 << 25, kHeadRows = (int64_t)1 << 17;
 
 int crossover(int type, bool sm90, bool experts, int64_t rows, int64_t cols, bool mixed)
 {
@@ -369,6 +374,7 @@ int crossover(int type, bool sm90, bool experts, int64_t rows, int64_t cols, boo
         if (rows * cols >= kLargeWeights) return kLargeMinM;
         return kDenseMinM;
     }
+    if (rows >= kHeadRows) return kWideMinM;
     return type == T_Q8_0 ? kMmaQ8MinM : kMmaMinM;
 }
 
@@ -457,10 +463,12 @@ extern "C" void kq__cuda_gemm_rule(const kq_cuda_gemm_cfg *cfg, char *buf, size_
     } else if (cfg->min_m > 0) {
         snprintf(buf, n, "GEMM (%s) from m = %d", use_sm90(cfg) ? "wgmma" : "mma.sync", cfg->min_m);
     } else if (use_sm90(cfg)) {
-        snprintf(buf, n, "GEMM (wgmma) from m = %d, %d wide or mixed, %d large, experts %d",
-                 kDenseMinM, kWideMinM, kLargeMinM, kExpertsMinM);
+        snprintf(buf, n, "GEMM (wgmma) from m = %d, %d wide or mixed, %d large, experts %d; "
+                 "K not a multiple of 256 on mma.sync from %d, q8_0 %d, heads %d",
+                 kDenseMinM, kWideMinM, kLargeMinM, kExpertsMinM, kMmaMinM, kMmaQ8MinM, kWideMinM);
     } else {
-        snprintf(buf, n, "GEMM (mma.sync) from m = %d, q8_0 %d", kMmaMinM, kMmaQ8MinM);
+        snprintf(buf, n, "GEMM (mma.sync) from m = %d, q8_0 %d, heads %d", kMmaMinM, kMmaQ8MinM,
+                 kWideMinM);
     }
 }
 
