@@ -4,7 +4,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "testutil.h"
+
+/* An op name longer than the table's field: its calls must still share one
+ * row (the fifth session's profile showed "model:logits_out" once per call). */
+#define LONG_OP "model:an_op_name_longer_than_any_field"
 
 static int child(void)
 {
@@ -17,6 +22,8 @@ static int child(void)
     kt_fill_normal(x, 3 * 512, 1.0f);
     for (int i = 0; i < 5; i++)
         if (kq_linear_forward(b, l, x, y, 3)) return 1;
+    if (kq__profile_enabled())
+        for (int i = 0; i < 7; i++) kq__profile_record(LONG_OP, "f32", 640, 0, 0, 0, 1, 1e-6);
     kq_linear_free(l);
     kq_backend_close(b);
     kt_weight_free(&w);
@@ -54,6 +61,9 @@ int main(int argc, char **argv)
              "profile table names op, type and shape: '%s'", on ? on : "(none)");
     /* 5 calls of one shape are one row with calls = 5. */
     KT_CHECK(on && strstr(on, "       5 "), "5 calls counted: '%s'", on ? on : "");
+    const char *lp = on ? strstr(on, "model:an_op") : NULL;
+    KT_CHECK(lp && !strstr(lp + 1, "model:an_op") && strstr(lp, "       7 "),
+             "a long op name's 7 calls are one row: '%s'", on ? on : "");
     KT_CHECK(off && off[0] == '\0', "without KQ_PROFILE nothing is printed: '%s'", off ? off : "");
     free(on);
     free(off);

@@ -9,7 +9,7 @@
 #include "core.h"
 
 typedef struct prof_entry {
-    char op[16], type[32], kernel[24];
+    char op[24], type[32], kernel[24];
     int64_t n, k, experts, top_k, m;
     long calls;
     double total, min, max;
@@ -57,7 +57,14 @@ void kq__profile_kernel(const char *name) { g_kernel = name; }
 void kq__profile_record(const char *op, const char *type, int64_t n, int64_t k, int64_t experts,
                         int64_t top_k, int64_t m, double seconds)
 {
-    const char *kernel = g_kernel ? g_kernel : "-";
+    /* Keys are compared as stored: a name longer than its field is cut the
+     * same way on every call, so its calls still share one row. */
+    char opk[sizeof g_entries->op], typek[sizeof g_entries->type], kernk[sizeof g_entries->kernel];
+    snprintf(opk, sizeof opk, "%s", op);
+    snprintf(typek, sizeof typek, "%s", type);
+    snprintf(kernk, sizeof kernk, "%s", g_kernel ? g_kernel : "-");
+    op = opk, type = typek;
+    const char *kernel = kernk;
     g_kernel = NULL;
     pthread_mutex_lock(&g_lock);
     prof_entry *e = NULL;
