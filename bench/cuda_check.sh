@@ -4,7 +4,8 @@
 # torch tests), sanitize (the same under
 # compute-sanitizer memcheck and racecheck), bench (kq bench --backend cuda
 # on the issue's shapes), types (every weight type beside q4_K at m = 1, 8, 512,
-# issue 13's bars), ncu (a profile of the m = 1 q4_K kernel). Logs go to
+# issue 13's bars), models (kq bench-model on random-weight Gemma 3 270M and
+# Llama 3 8B stand-ins), ncu (a profile of the m = 1 q4_K kernel). Logs go to
 # $OUT (or ./device-out): few files, since the device tool returns at most 8.
 # BENCH_M overrides the bench's m list (default 1,8,16).
 # Usage: bash bench/cuda_check.sh tests sanitize bench
@@ -73,6 +74,19 @@ for step in "$@"; do
     build-dev/kq bench --backend cuda --m ${BENCH_M:-1,8,512} --min-time 0.2 --budget 0 "${sh[@]}" \
       --json "$out/types.json" >"$out/types.txt" 2>&1
     echo "kq bench exit $?"; grep -E '^[a-z0-9_]+:|ceilings' "$out/types.txt" ;;
+  models)
+    # Whole models on random-weight stand-ins (kq sample --model: the real
+    # architectures' shapes and Q4_K_M type mix), as llama-bench -p 512 -n 128
+    # times them, then where Gemma's step goes (KQ_PROFILE synchronizes every
+    # op, so each small op carries a host round trip of ~20 us).
+    for model in gemma3-270m llama3-8b; do
+      build-dev/kq sample /tmp/$model.gguf --model $model >/dev/null &&
+        build-dev/kq bench-model /tmp/$model.gguf --backend cuda -r 3 >"$out/$model.txt" 2>&1
+      echo "$model: exit $?"; tail -6 "$out/$model.txt"
+    done
+    KQ_PROFILE=1 build-dev/kq bench-model /tmp/gemma3-270m.gguf --backend cuda -p 512 -n 32 -r 1 \
+      >"$out/gemma3-270m-profile.txt" 2>&1
+    rm -f /tmp/gemma3-270m.gguf /tmp/llama3-8b.gguf ;;
   ncu)
     ncu --target-processes all -k regex:dense_plain --launch-count 3 --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats build-dev/kq bench --backend cuda --m 1 \
