@@ -30,13 +30,8 @@ real, reason = fetch_gemma.fetch()
 if not real:
     kqlib.skip("Gemma 3 270M Q4_K_M could not be obtained: %s" % reason)
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL: " + what)
+ch = kqlib.Checks("test_sample_model")
+check = ch.check
 
 
 def tensors(path):
@@ -89,7 +84,4 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("KQ_TEST_TMP")) as d:
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     check(r.returncode == 2 and "unknown model" in r.stdout, "an unknown model is refused")
 
-if failures:
-    print("test_sample_model: %d failures" % len(failures))
-    sys.exit(1)
-print("test_sample_model: ok")
+sys.exit(ch.finish())
