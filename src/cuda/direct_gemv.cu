@@ -28,6 +28,7 @@
 // 20.0 us, 54% (21.1, 51%); 4096x4096 8.1 us, 38% (10.0, 31%); 256x4096
 // 5.0 us (5.2). The long-K shape is held back by one warp walking a whole
 // row (56 blocks, 14 steps); short rows by the per-call floor.
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -119,12 +120,14 @@ int dir_resident(int smem)
 
 extern "C" int kq__cuda_direct_wanted(void)
 {
-    static int wanted = -1;  // read once; racing first calls agree
-    if (wanted < 0) {
+    static std::atomic<int> wanted(-1);  // read once; racing first calls agree
+    int w = wanted.load(std::memory_order_relaxed);
+    if (w < 0) {
         const char *e = getenv("KQ_CUDA_DECODE");
-        wanted = !(e && !strcmp(e, "stream"));
+        w = !(e && !strcmp(e, "stream"));
+        wanted.store(w, std::memory_order_relaxed);
     }
-    return wanted;
+    return w;
 }
 
 extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
