@@ -19,8 +19,8 @@
 #include "bench.h"
 #include "kq.h"
 #include "print_escaped.h"
+#include "row_pool.h"
 
-#define POOL_ROWS 512
 #define MAX_COPIES 256
 
 typedef struct tensor_spec {
@@ -132,67 +132,6 @@ static size_t spec_bytes(const tensor_spec *s)
     return row * (size_t)(s->n * (s->experts ? s->experts : 1));
 }
 
-/* ---------------------------------------------------------------- pools */
-
-typedef struct row_pool {
-    int type;
-    int64_t k;
-    size_t row_size;
-    uint8_t *rows; /* POOL_ROWS quantized rows */
-} row_pool;
-
-typedef struct pools {
-    row_pool p[16];
-    int n;
-} pools;
-
-static row_pool *pool_get(pools *ps, int type, int64_t k, uint64_t *rng)
-{
-    for (int i = 0; i < ps->n; i++)
-        if (ps->p[i].type == type && ps->p[i].k == k) return &ps->p[i];
-    if (ps->n == 16) return NULL;
-    row_pool *rp = &ps->p[ps->n];
-    rp->type = type, rp->k = k;
-    if (kq_row_size(type, k, &rp->row_size)) return NULL;
-    float *src = malloc((size_t)POOL_ROWS * (size_t)k * sizeof *src);
-    rp->rows = malloc((size_t)POOL_ROWS * rp->row_size);
-    if (!src || !rp->rows) {
-        free(src);
-        free(rp->rows);
-        return NULL;
-    }
-    /* Weights of a trained layer sit near N(0, 1/K); a few rows get a larger
-     * scale so that the blocks' scales differ as they do in real files. */
-    for (int64_t r = 0; r < POOL_ROWS; r++) {
-        float scale = (float)(1.0 / sqrt((double)k)) * (r % 7 == 0 ? 4.0f : 1.0f);
-        for (int64_t j = 0; j < k; j++) src[r * k + j] = bench_normal(rng) * scale;
-    }
-    kq_status st = kq_quantize(type, src, POOL_ROWS, k, rp->rows, (size_t)POOL_ROWS * rp->row_size);
-    free(src);
-    if (st) {
-        free(rp->rows);
-        return NULL;
-    }
-    ps->n++;
-    return rp;
-}
-
-static void pools_free(pools *ps)
-{
-    for (int i = 0; i < ps->n; i++) free(ps->p[i].rows);
-}
-
-/* n_rows rows drawn from the pool. */
-static uint8_t *tensor_bytes(const row_pool *rp, int64_t n_rows, uint64_t *rng)
-{
-    uint8_t *t = malloc((size_t)n_rows * rp->row_size);
-    if (!t) return NULL;
-    for (int64_t r = 0; r < n_rows; r++)
-        memcpy(t + (size_t)r * rp->row_size,
-               rp->rows + (size_t)(bench_rand(rng) % POOL_ROWS) * rp->row_size, rp->row_size);
-    return t;
-}
-
 /* ---------------------------------------------------------------- writing */
 
 typedef struct wtensor {
@@ -204,7 +143,7 @@ typedef struct wtensor {
 static int write_and_open(bench_plan *p, const wtensor *ts, int n, const bench_options *o)
 {
     kq_gguf_writer *w = NULL;
-    pools ps = {0};
+    row_pools ps = {0};
     uint64_t rng = o->seed ^ 0x5DEECE66Dull;
     int rc = 1;
     char path[512];
@@ -226,10 +165,10 @@ static int write_and_open(bench_plan *p, const wtensor *ts, int n, const bench_o
         const tensor_spec *s = &ts[i].spec;
         int type;
         if (kq_type_from_name(s->type, (kq_type *)&type)) goto fail_lib;
-        row_pool *rp = pool_get(&ps, type, s->k, &rng);
+        row_pool *rp = row_pool_get(&ps, type, s->k, &rng);
         if (!rp) goto fail_mem;
         int64_t rows = s->n * (s->experts ? s->experts : 1);
-        uint8_t *bytes = tensor_bytes(rp, rows, &rng);
+        uint8_t *bytes = row_pool_tensor(rp, rows, &rng);
         if (!bytes) goto fail_mem;
         for (int c = 0; c < ts[i].copies; c++) {
             char name[160];
@@ -258,7 +197,7 @@ done:
     /* The mapping outlives the name: nothing is left behind, even on a crash. */
     unlink(path);
     kq_gguf_writer_free(w);
-    pools_free(&ps);
+    row_pools_free(&ps);
     return rc;
 }
 

@@ -5,10 +5,10 @@
  * network. The file has no tokenizer, so it serves bench-model (random token
  * ids), not `kq run`.
  *
- * Rows are drawn from a pool of distinct quantized rows per (type, row
- * length), as kq bench's built-in layers are: quantizing eight billion
- * weights would take longer than the benchmark, and the kernels' speed does
- * not depend on which rows they read. */
+ * Rows are drawn from row_pool.h's pools, as kq bench's built-in layers
+ * are: quantizing eight billion weights would take longer than the
+ * benchmark, and the kernels' speed does not depend on which rows they
+ * read. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +18,7 @@
 #include "kq.h"
 #include "kquant.h"
 #include "quantize_mix.h"
-
-#define POOL_ROWS 64
+#include "row_pool.h"
 
 typedef struct sm_spec {
     const char *name, *arch, *label;
@@ -35,50 +34,16 @@ static const sm_spec sm_models[] = {
      128256, 8192, 0, 5e5, 1e-5, 0, 0},
 };
 
-typedef struct sm_pool {
-    int type;
-    int64_t k;
-    size_t row;
-    uint8_t *rows; /* POOL_ROWS quantized rows */
-} sm_pool;
-
 typedef struct sm_state {
     kq_gguf_writer *w;
     kq_qplan plan;
     kq_qmodel model;
     int64_t i_attn_v;
     uint64_t rng;
-    sm_pool pools[16];
-    int n_pools;
+    row_pools pools;
     void **bufs; /* tensor bytes, alive until the save */
     int n_bufs;
 } sm_state;
-
-/* The pool of (type, k), made on first use. NULL when out of memory or the
- * quantizer refuses. */
-static const sm_pool *pool_for(sm_state *s, int type, int64_t k)
-{
-    for (int i = 0; i < s->n_pools; i++)
-        if (s->pools[i].type == type && s->pools[i].k == k) return &s->pools[i];
-    if (s->n_pools == (int)(sizeof s->pools / sizeof s->pools[0])) return NULL;
-    sm_pool *p = &s->pools[s->n_pools];
-    if (kq_row_size(type, k, &p->row) != KQ_OK) return NULL;
-    float *src = malloc((size_t)(POOL_ROWS * k) * sizeof *src);
-    p->rows = malloc(p->row * POOL_ROWS);
-    const float scale = 1.0f / sqrtf((float)k);
-    if (src)
-        for (int64_t i = 0; i < POOL_ROWS * k; i++) src[i] = bench_normal(&s->rng) * scale;
-    int ok = src && p->rows &&
-             kq_quantize(type, src, POOL_ROWS, k, p->rows, p->row * POOL_ROWS) == KQ_OK;
-    free(src);
-    if (!ok) {
-        free(p->rows);
-        return NULL;
-    }
-    p->type = type;
-    p->k = k;
-    return &s->pools[s->n_pools++];
-}
 
 static int keep(sm_state *s, void *buf)
 {
@@ -114,19 +79,15 @@ static int add_matrix(sm_state *s, const char *name, int64_t rows, int64_t k)
     if (kq_qplan_tensor(&s->plan, &s->model, &t, s->i_attn_v, &type, &why) != KQ_Q_CONVERT)
         type = KQ_TYPE_F32;
     if (kq_qplan_is_attn_v(name)) s->i_attn_v++;
-    const sm_pool *p = pool_for(s, type, k);
-    size_t bytes;
-    if (!p || __builtin_mul_overflow(p->row, (size_t)rows, &bytes))
-        return kq_tool_error("sample", name);
-    uint8_t *data = malloc(bytes);
+    const row_pool *p = row_pool_get(&s->pools, type, k, &s->rng);
+    if (!p) return kq_tool_error("sample", name);
+    uint8_t *data = row_pool_tensor(p, rows, &s->rng);
     if (!data || keep(s, data)) {
         free(data);
         return kq_tool_error("sample", "out of memory");
     }
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(data + (size_t)r * p->row, p->rows + (bench_rand(&s->rng) % POOL_ROWS) * p->row, p->row);
     int64_t ne[2] = {k, rows};
-    if (kq_gguf_writer_add_tensor(s->w, name, type, 2, ne, data, bytes))
+    if (kq_gguf_writer_add_tensor(s->w, name, type, 2, ne, data, p->row_size * (size_t)rows))
         return kq_tool_error("sample", name);
     return 0;
 }
@@ -228,7 +189,7 @@ int kq_cmd_sample_model(const char *out, const char *model, uint64_t seed)
     kq_gguf_writer_free(s.w);
     for (int i = 0; i < s.n_bufs; i++) free(s.bufs[i]);
     free(s.bufs);
-    for (int i = 0; i < s.n_pools; i++) free(s.pools[i].rows);
+    row_pools_free(&s.pools);
     if (!rc) printf("kq sample: wrote %s (%s)\n", out, m->label);
     return rc;
 }
