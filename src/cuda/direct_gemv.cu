@@ -36,6 +36,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "persistent.cuh"
 #include "xquant.cuh"
 
 namespace kqc {
@@ -43,11 +44,6 @@ namespace {
 
 constexpr int kDirThreads = 256;
 constexpr int64_t kDirMaxK = 16384;  // x in shared memory: 22 KB at this K
-
-__host__ __device__ constexpr int dir_smem_bytes(int64_t K)
-{
-    return (int)((K + 15) / 16 * 16 + K / 32 * 4 + K / 16 * 4);
-}
 
 __device__ __forceinline__ const uint8_t *dir_row(const kq_cuda_part *parts, int n_parts, int64_t r)
 {
@@ -88,10 +84,8 @@ __global__ void __launch_bounds__(kDirThreads)
 direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y)
 {
     extern __shared__ __align__(16) uint8_t smem[];
-    int8_t *sq = reinterpret_cast<int8_t *>(smem);
-    float *sd = reinterpret_cast<float *>(smem + (K + 15) / 16 * 16);
-    int *ss = reinterpret_cast<int *>(sd + K / 32);
-    xq_quantize_shared<kDirThreads>(x, K, sq, sd, ss);
+    const XqSmem sx = xq_smem_carve(smem, K);
+    xq_quantize_shared<kDirThreads>(x, K, sx);
     __syncthreads();
     const int lane = threadIdx.x & 31, s = lane & 7, sub = lane >> 3;
     const int nb = (int)(K / 256);
@@ -100,19 +94,17 @@ direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const f
         const uint8_t *row = dir_row(parts, n_parts, r);
         float acc = 0.0f;
 #pragma unroll 2
-        for (int b = sub; b < nb; b += 4) acc += q4k_lane(row + (size_t)b * 144, s, b * 256, sq, sd, ss);
+        for (int b = sub; b < nb; b += 4) acc += q4k_lane(row + (size_t)b * 144, s, b * 256, sx.q, sx.d, sx.sum);
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
         if (lane == 0) y[r] = acc;
     }
 }
 
-int dir_resident(int smem)
+cudaError_t dir_resident(int smem, const DeviceInfo &di, int &n)
 {
-    int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, direct_q4k, kDirThreads, smem) != cudaSuccess)
-        return 1;
-    return n < 1 ? 1 : n;
+    static std::atomic<long long> last(-1);
+    return resident_cached(direct_q4k, kDirThreads, smem, di, last, n);
 }
 
 }  // namespace
@@ -137,12 +129,13 @@ extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cuda
         a->uniform_type != T_Q4_K || a->n_cols % 256 != 0 || a->n_cols > kDirMaxK ||
         (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
-    const int smem = dir_smem_bytes(a->n_cols);
-    int dev = 0, sms = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const int smem = (int)xq_smem_bytes(a->n_cols);
+    DeviceInfo di;
+    int per_sm = 0;
+    cudaError_t e = device_info(di);
+    if (e == cudaSuccess) e = dir_resident(smem, di, per_sm);
     if (e == cudaSuccess) {
-        int64_t grid = (int64_t)sms * dir_resident(smem);
+        int64_t grid = (int64_t)di.sms * (per_sm < 1 ? 1 : per_sm);
         int64_t need = (a->n_rows + kDirThreads / 32 - 1) / (kDirThreads / 32);
         if (grid > need) grid = need;
         direct_q4k<<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,

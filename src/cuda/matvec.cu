@@ -455,18 +455,8 @@ quantize_x(const float *x, int64_t ts, int64_t ss, int64_t per, int64_t row0, in
     int64_t r = w / spans, k0 = (w % spans) * 256 + 8 * lane;
     int64_t src = row0 + r;
     const float *xr = x + (src / per) * ts + (src % per) * ss;
-    bool in = k0 < K;  // K is a multiple of 32: a block is all in or all out
-    float v[8];
-    xq_load8(xr + k0, in, v);
-    float amax = xq_block_amax(v);
-    if (!in) return;
-    uint32_t pk[2];
-    int qsum = xq_pack8(v, amax, pk);
-    // Two lanes per 16 values, both in (the lanes of a 32-block all are).
-    qsum += __shfl_xor_sync(3u << (lane & ~1), qsum, 1);
-    *reinterpret_cast<uint2 *>(q + r * K + k0) = make_uint2(pk[0], pk[1]);
-    if ((lane & 1) == 0) sum[r * (K / 16) + (k0 >> 4)] = qsum;
-    if ((lane & 3) == 0) d[r * (K / 32) + (k0 >> 5)] = amax / 127.0f;
+    // K is a multiple of 32: a block is all in or all out
+    xq_quantize8(xr + k0, k0 < K, k0, q + r * K, d + r * (K / 32), sum + r * (K / 16));
 }
 
 cudaError_t quantize(const float *x, int64_t ts, int64_t ss, int64_t per, int64_t row0,

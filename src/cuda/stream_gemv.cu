@@ -33,6 +33,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "persistent.cuh"
 #include "stream_types.cuh"
 #include "xquant.cuh"
 
@@ -70,13 +71,6 @@ constexpr int kSlack = 16;
 template <int T> __host__ __device__ constexpr int stage_bytes()
 {
     return kTileRows * Blk<T>::kChunk * Blk<T>::kBytes;
-}
-
-// x in shared memory (fused m = 1): K int8, K / 32 scales, and the sums of
-// the int8 values per 16 (the min and offset terms of every row reuse them).
-__host__ __device__ constexpr int64_t x_smem_bytes(int64_t K)
-{
-    return (K + 15) / 16 * 16 + K / 32 * 4 + K / 16 * 4;
 }
 
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
@@ -275,12 +269,10 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
     XRows xr;
     int mh = (int)(m - m0 < M ? m - m0 : M);
     if constexpr (FUSED) {
-        int8_t *sq = reinterpret_cast<int8_t *>(smem + kThreads / 32 * kStages * kRowBytes);
-        float *sd = reinterpret_cast<float *>(reinterpret_cast<uint8_t *>(sq) + (K + 15) / 16 * 16);
-        int *ss = reinterpret_cast<int *>(sd + K / 32);
-        xq_quantize_shared<kThreads>(x, K, sq, sd, ss);  // the first stages are in flight meanwhile
+        XqSmem sx = xq_smem_carve(smem + kThreads / 32 * kStages * kRowBytes, K);
+        xq_quantize_shared<kThreads>(x, K, sx);  // the first stages are in flight meanwhile
         __syncthreads();
-        xr = {sq, sd, ss, 0, 0, 0};
+        xr = {sx.q, sx.d, sx.sum, 0, 0, 0};
     } else {
         xr = {xq, xd, xs, K, K / 32, K / 16};
     }
@@ -313,50 +305,22 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
 
 template <int T, int M, bool FUSED> constexpr int smem_bytes_max()
 {
-    return kStages * stage_bytes<T>() + (FUSED ? (int)x_smem_bytes(kFusedMaxK) : 0) + kSlack;
+    return kStages * stage_bytes<T>() + (FUSED ? (int)xq_smem_bytes(kFusedMaxK) : 0) + kSlack;
 }
 
-struct DeviceInfo {
-    int dev, sms;
-};
-
-cudaError_t device_info(DeviceInfo &di)
-{
-    // The SM count per device, read once: a host-side query (no stream
-    // work, so safe during graph capture); racing first calls agree.
-    static std::atomic<int> cache[64];
-    cudaError_t e = cudaGetDevice(&di.dev);
-    if (e != cudaSuccess) return e;
-    bool cached = di.dev >= 0 && di.dev < 64;
-    if (cached && (di.sms = cache[di.dev].load()) > 0) return cudaSuccess;
-    e = cudaDeviceGetAttribute(&di.sms, cudaDevAttrMultiProcessorCount, di.dev);
-    if (e == cudaSuccess && cached) cache[di.dev].store(di.sms);
-    return e;
-}
-
-// Blocks of the kernel with `smem` bytes that fit on one SM (registers and
-// shared memory), from the occupancy calculator; each instantiation keeps
-// its last (device, size) answer. The grid is one full wave, since every
-// block loops over tiles.
+// Blocks of the kernel with `smem` bytes that fit on one SM; the grid is
+// one full wave, since every block loops over tiles.
 template <int T, int M, bool FUSED>
 cudaError_t resident_blocks(int smem, const DeviceInfo &di, int &n)
 {
-    static std::atomic<long long> last(-1);  // device << 40 | smem << 8 | n
-    long long key = ((long long)di.dev << 40) | ((long long)smem << 8), v = last.load();
-    if (v >= 0 && (v & ~0xffLL) == key) {
-        n = (int)(v & 0xff);
-        return cudaSuccess;
-    }
-    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, stream_rows<T, M, FUSED>,
-                                                                  kThreads, smem);
-    if (e == cudaSuccess) last.store(key | (n & 0xff));
-    return e;
+    static std::atomic<long long> last(-1);
+    return resident_cached(stream_rows<T, M, FUSED>, kThreads, smem, di, last, n);
 }
 
 template <int T, int M, bool FUSED>
 cudaError_t launch(const kq_cuda_dense_args *a, int64_t m0, const DeviceInfo &di, cudaStream_t s)
 {
-    int smem = kStages * stage_bytes<T>() + (FUSED ? (int)x_smem_bytes(a->n_cols) : 0) + kSlack;
+    int smem = kStages * stage_bytes<T>() + (FUSED ? (int)xq_smem_bytes(a->n_cols) : 0) + kSlack;
     int per_sm = 0;
     cudaError_t e = resident_blocks<T, M, FUSED>(smem, di, per_sm);
     if (e != cudaSuccess) return e;

@@ -59,27 +59,62 @@ __device__ __forceinline__ int xq_pack8(const float v[8], float amax, uint32_t p
     return qsum;
 }
 
-// x (one row, float, 16-byte aligned, K a multiple of 256) to int8 in
-// shared memory with one scale per 32 values and the int8 sums per 16, as
-// quantize_x writes them: four lanes per 32 values, kThreads threads.
-template <int kThreads>
-__device__ __forceinline__ void xq_quantize_shared(const float *x, int64_t K, int8_t *q, float *d,
-                                                int *sum)
+// One lane's 8 values at p (k0: the first one's index in the row; in:
+// inside K, alike for the four lanes of a 32-value block) as int8 at q + k0,
+// the block's scale at d[k0 / 32] and the int8 sums per 16 at sum[k0 / 16],
+// written by the block's first lanes. Every lane of the warp must call it
+// (the block's max is agreed through shuffles). quantize_x (matvec.cu) and
+// xq_quantize_shared write x this way.
+__device__ __forceinline__ void xq_quantize8(const float *p, bool in, int64_t k0, int8_t *q,
+                                             float *d, int *sum)
 {
     const int lane = threadIdx.x & 31;
-    for (int64_t k0 = 8 * (int64_t)threadIdx.x; k0 - 8 * lane < K; k0 += 8 * kThreads) {
-        bool in = k0 < K;  // K is a multiple of 256: a warp is all in or all out
-        float v[8];
-        xq_load8(x + k0, in, v);
-        float amax = xq_block_amax(v);
-        if (!in) continue;
-        uint32_t pk[2];
-        int qsum = xq_pack8(v, amax, pk);
-        qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);  // two lanes per 16 values
-        *reinterpret_cast<uint2 *>(q + k0) = make_uint2(pk[0], pk[1]);
-        if ((lane & 1) == 0) sum[k0 >> 4] = qsum;
-        if ((lane & 3) == 0) d[k0 >> 5] = amax / 127.0f;
-    }
+    float v[8];
+    xq_load8(p, in, v);
+    float amax = xq_block_amax(v);
+    if (!in) return;
+    uint32_t pk[2];
+    int qsum = xq_pack8(v, amax, pk);
+    // Two lanes per 16 values, both in (the lanes of a 32-value block all are).
+    qsum += __shfl_xor_sync(3u << (lane & ~1), qsum, 1);
+    *reinterpret_cast<uint2 *>(q + k0) = make_uint2(pk[0], pk[1]);
+    if ((lane & 1) == 0) sum[k0 >> 4] = qsum;
+    if ((lane & 3) == 0) d[k0 >> 5] = amax / 127.0f;
+}
+
+// Shared memory for one row of x as xq_quantize_shared writes it: K int8
+// (rounded up to 16 bytes), K / 32 scales, K / 16 sums.
+__host__ __device__ constexpr int64_t xq_smem_bytes(int64_t K)
+{
+    return (K + 15) / 16 * 16 + K / 32 * 4 + K / 16 * 4;
+}
+
+// Where xq_quantize_shared's three arrays start in shared memory at base.
+struct XqSmem {
+    int8_t *q;
+    float *d;
+    int *sum;
+};
+
+__device__ __forceinline__ XqSmem xq_smem_carve(uint8_t *base, int64_t K)
+{
+    XqSmem x;
+    x.q = reinterpret_cast<int8_t *>(base);
+    x.d = reinterpret_cast<float *>(base + (K + 15) / 16 * 16);
+    x.sum = reinterpret_cast<int *>(x.d + K / 32);
+    return x;
+}
+
+// x (one row, float, 16-byte aligned, K a multiple of 256) to int8 in
+// shared memory (xq_smem_carve's arrays), as quantize_x writes it: four
+// lanes per 32 values, kThreads threads.
+template <int kThreads>
+__device__ __forceinline__ void xq_quantize_shared(const float *x, int64_t K, XqSmem s)
+{
+    const int lane = threadIdx.x & 31;
+    // K is a multiple of 256: a warp is all in or all out
+    for (int64_t k0 = 8 * (int64_t)threadIdx.x; k0 - 8 * lane < K; k0 += 8 * kThreads)
+        xq_quantize8(x + k0, k0 < K, k0, s.q, s.d, s.sum);
 }
 
 }  // namespace kqc
