@@ -206,136 +206,15 @@ extern "C" int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int 
     return launched();
 }
 
-/* Attention, one block per (token, head), over the token's keys in tiles
- * of ATT_TILE: each warp scores ATT_TILE / ATT_WARPS keys at once (lanes
- * across the head dimension, so a key's row is one coalesced read, and the
- * warp's keys are independent loads in flight together), warp 0 folds the
- * tile into the running max and sum (online softmax), then the threads add
- * the tile's weighted values, a head dimension each: with head_dim <= 128,
- * several groups of head_dim threads take alternate keys, summed at the
- * end. The first version gave each thread one key and walked the head
- * dimension with a stride of a cache row between neighbouring threads:
- * uncoalesced, and serial in the head dimension. */
-#define ATT_THREADS 256
-#define ATT_WARPS (ATT_THREADS / 32)
-#define ATT_TILE 64
-#define ATT_KPW (ATT_TILE / ATT_WARPS) /* keys per warp per tile */
-#define ATT_MAXD 1024
-#define ATT_DPT (ATT_MAXD / ATT_THREADS) /* head dims per thread, at most */
-/* warp 0 folds a tile as two scores a lane */
-static_assert(ATT_TILE == 64 && ATT_KPW <= 32, "attention_k's softmax step takes 64 keys");
-
-__global__ static void __launch_bounds__(ATT_THREADS)
-attention_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32_t *pos,
-            const int32_t *seq, const float *kc, const float *vc, float *out)
-{
-    __shared__ float q[ATT_MAXD];
-    __shared__ float part[ATT_THREADS]; /* the groups' sums, combined at the end */
-    __shared__ float w[ATT_TILE];
-    __shared__ float tile_scale, total;
-    const int64_t i = blockIdx.x;
-    const int h = blockIdx.y, hd = a.head_dim;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int64_t q_dim = (int64_t)a.n_head * hd, kv_dim = (int64_t)a.n_head_kv * hd;
-    const int g = h / (a.n_head / a.n_head_kv);
-    const int64_t p = pos[i], s = seq ? seq[i] : 0;
-    const float *K = kc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
-    const float *V = vc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
-    for (int d = threadIdx.x; d < hd; d += ATT_THREADS) q[d] = qkv[i * (q_dim + 2 * kv_dim) + (int64_t)h * hd + d];
-    /* value threads: groups of hd threads (hd <= ATT_THREADS), else one
-     * group with ATT_DPT dims a thread */
-    const int groups = hd <= ATT_THREADS ? ATT_THREADS / hd : 1;
-    const int grp = threadIdx.x / (hd <= ATT_THREADS ? hd : ATT_THREADS);
-    const int d0 = hd <= ATT_THREADS ? threadIdx.x % hd : threadIdx.x;
-    float acc[ATT_DPT];
-#pragma unroll
-    for (int e = 0; e < ATT_DPT; e++) acc[e] = 0.0f;
-    __syncthreads();
-    int64_t lo = 0;
-    if (swa && a.n_swa > 0 && p - a.n_swa + 1 > 0) lo = p - a.n_swa + 1;
-    float run_max = -INFINITY, run_sum = 0; /* warp 0's */
-    for (int64_t j0 = lo; j0 <= p; j0 += ATT_TILE) {
-        /* scores of this warp's keys */
-        float dot[ATT_KPW];
-#pragma unroll
-        for (int k = 0; k < ATT_KPW; k++) dot[k] = 0.0f;
-        const int64_t jw = j0 + warp * ATT_KPW;
-#pragma unroll 4
-        for (int d = lane; d < hd; d += 32) {
-            float qd = q[d];
-#pragma unroll
-            for (int k = 0; k < ATT_KPW; k++)
-                if (jw + k <= p) dot[k] += qd * __ldg(K + (jw + k) * kv_dim + d);
-        }
-#pragma unroll
-        for (int k = 0; k < ATT_KPW; k++)
-            for (int o = 16; o > 0; o >>= 1) dot[k] += __shfl_xor_sync(0xffffffffu, dot[k], o);
-        if (lane < ATT_KPW) {
-            float v = dot[0];
-#pragma unroll
-            for (int k = 1; k < ATT_KPW; k++)
-                if (lane == k) v = dot[k];
-            w[warp * ATT_KPW + lane] = jw + lane <= p ? v * a.attn_scale : -INFINITY;
-        }
-        __syncthreads();
-        if (warp == 0) {
-            float s0 = w[lane], s1 = w[lane + 32];
-            float m = fmaxf(s0, s1);
-            for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-            float new_max = fmaxf(run_max, m); /* finite: key j0 <= p is in the tile */
-            float e0 = expf(s0 - new_max), e1 = expf(s1 - new_max);
-            w[lane] = e0;
-            w[lane + 32] = e1;
-            float sum = e0 + e1;
-            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-            float r = expf(run_max - new_max);
-            run_sum = run_sum * r + sum;
-            run_max = new_max;
-            if (lane == 0) tile_scale = r;
-        }
-        __syncthreads();
-        const float r = tile_scale;
-        const int nb = p + 1 - j0 < ATT_TILE ? (int)(p + 1 - j0) : ATT_TILE;
-#pragma unroll
-        for (int e = 0; e < ATT_DPT; e++) {
-            const int d = d0 + e * ATT_THREADS;
-            if (e > 0 && (hd <= ATT_THREADS || d >= hd)) break;
-            if (d >= hd || grp >= groups) break;
-            float v = acc[e] * r;
-#pragma unroll 8
-            for (int t = grp; t < nb; t += groups) v += w[t] * __ldg(V + (j0 + t) * kv_dim + d);
-            acc[e] = v;
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) total = run_sum;
-    if (groups > 1 && grp < groups) part[threadIdx.x] = acc[0];
-    __syncthreads();
-    float *o = out + i * q_dim + (int64_t)h * hd;
-    if (groups > 1) {
-        if (grp == 0) {
-            float v = 0;
-            for (int t = 0; t < groups; t++) v += part[t * hd + d0];
-            o[d0] = v / total;
-        }
-        return;
-    }
-#pragma unroll
-    for (int e = 0; e < ATT_DPT; e++) {
-        const int d = d0 + e * ATT_THREADS;
-        if (d < hd) o[d] = acc[e] / total;
-    }
-}
-
-/* Attention with a warp per (query, key range): the kernel for head_dim <=
- * 256, which covers the architectures here. A block is 8 warps over Q = 8 /
+/* Attention with a warp per (query, key range), head_dim up to AW_MAXD. A block is 8 warps over Q = 8 /
  * G consecutive query rows of one head; the G warps of a query take
  * alternate chunks of 32 keys and merge their softmax states at the end.
  * Decode (n <= 8) uses G = 8, so one token's keys spread over a whole
  * block; a prompt uses G = 2, and the 4 queries of a block, neighbours in
  * one sequence, read the same key and value rows, which the block's L1
- * then serves: attention_k read every row once per query from L2, and a
- * 512-token prompt of Gemma 3 270M spent 570 us a layer there (H100).
+ * then serves: the block-per-(token, head) kernel before it read every row
+ * once per query from L2, and a 512-token prompt of Gemma 3 270M spent 570
+ * us a layer there (H100).
  *
  * In a chunk each lane holds the partial dot products of its DPL head
  * dimensions with all 32 keys (coalesced loads: a key row is read across
@@ -348,8 +227,12 @@ attention_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32_t *p
  * work a decode step. The prompt case is still bound by L2: the warps of a
  * block drift apart, so each query reads its key rows from L2 again. Next:
  * key and value chunks staged in shared memory for a tile of queries and
- * for all the query heads of a KV head. */
+ * for all the query heads of a KV head. ptxas (sm_90a) gives DPL = 8 232
+ * registers a thread, so one 256-thread block fits an SM: 8 warps, too few
+ * to hide the loads; the dot[32] of a chunk is most of it. DPL = 32 (heads
+ * over 512) spills 268 bytes. */
 #define AW_WARPS 8
+#define AW_MAXD 1024 /* DPL = 32 */
 
 template <int DPL>
 __global__ static void __launch_bounds__(AW_WARPS * 32)
@@ -479,18 +362,15 @@ extern "C" int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, in
                                 const float *k_cache, const float *v_cache, float *out)
 {
     if (n <= 0) return 0;
-    if (a->head_dim > ATT_MAXD) return (int)cudaErrorInvalidValue;
     cudaStream_t s = (cudaStream_t)stream;
-    if (a->head_dim <= 64)
-        return attention_warp<2>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    if (a->head_dim <= 128)
-        return attention_warp<4>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    if (a->head_dim <= 256)
-        return attention_warp<8>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    /* longer heads: the tiled block kernel above */
-    dim3 grid((unsigned)n, (unsigned)a->n_head);
-    attention_k<<<grid, ATT_THREADS, 0, s>>>(*a, layer, swa, qkv, pos, seq, k_cache, v_cache, out);
-    return launched();
+    const int hd = a->head_dim;
+    if (hd <= 64) return attention_warp<2>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
+    if (hd <= 128) return attention_warp<4>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
+    if (hd <= 256) return attention_warp<8>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
+    if (hd <= 512) return attention_warp<16>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
+    if (hd <= AW_MAXD)
+        return attention_warp<32>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
+    return (int)cudaErrorInvalidValue;
 }
 
 __global__ static void moe_combine_k(const float *e, const float *w, float *y, int64_t total,
