@@ -206,173 +206,6 @@ extern "C" int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int 
     return launched();
 }
 
-/* Attention with a warp per (query, key range), head_dim up to AW_MAXD. A block is 8 warps over Q = 8 /
- * G consecutive query rows of one head; the G warps of a query take
- * alternate chunks of 32 keys and merge their softmax states at the end.
- * Decode (n <= 8) uses G = 8, so one token's keys spread over a whole
- * block; a prompt uses G = 2, and the 4 queries of a block, neighbours in
- * one sequence, read the same key and value rows, which the block's L1
- * then serves: the block-per-(token, head) kernel before it read every row
- * once per query from L2, and a 512-token prompt of Gemma 3 270M spent 570
- * us a layer there (H100).
- *
- * In a chunk each lane holds the partial dot products of its DPL head
- * dimensions with all 32 keys (coalesced loads: a key row is read across
- * the lanes), a transposing butterfly (31 shuffles) leaves key l's score in
- * lane l, the warp folds the chunk into its running max and sum, and each
- * lane adds the 32 weighted value rows into its DPL dimensions.
- *
- * Measured (H100, Gemma 3 270M stand-in, KQ_PROFILE, q/k norm + RoPE kernel
- * included): 490 us a layer for a 512-token prompt (570 before), ~16 us of
- * work a decode step. The prompt case is still bound by L2: the warps of a
- * block drift apart, so each query reads its key rows from L2 again. Next:
- * key and value chunks staged in shared memory for a tile of queries and
- * for all the query heads of a KV head. ptxas (sm_90a) gives DPL = 8 232
- * registers a thread, so one 256-thread block fits an SM: 8 warps, too few
- * to hide the loads; the dot[32] of a chunk is most of it. DPL = 32 (heads
- * over 512) spills 268 bytes. */
-#define AW_WARPS 8
-#define AW_MAXD 1024 /* DPL = 32 */
-
-template <int DPL>
-__global__ static void __launch_bounds__(AW_WARPS * 32)
-attention_warp_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32_t *pos,
-                 const int32_t *seq, const float *kc, const float *vc, float *out, int64_t n,
-                 int G)
-{
-    __shared__ float part_acc[AW_WARPS][DPL * 32];
-    __shared__ float part_m[AW_WARPS], part_l[AW_WARPS];
-    const unsigned full = 0xffffffffu;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int Q = AW_WARPS / G, qslot = warp % Q, grp = warp / Q;
-    const int64_t i = (int64_t)blockIdx.x * Q + qslot;
-    const int h = blockIdx.y, hd = a.head_dim;
-    const int64_t q_dim = (int64_t)a.n_head * hd, kv_dim = (int64_t)a.n_head_kv * hd;
-    float run_max = -INFINITY, run_sum = 0.0f, acc[DPL];
-#pragma unroll
-    for (int e = 0; e < DPL; e++) acc[e] = 0.0f;
-    if (i < n) {
-        const int g = h / (a.n_head / a.n_head_kv);
-        const int64_t p = pos[i], s = seq ? seq[i] : 0;
-        const float *K = kc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
-        const float *V = vc + (s * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * hd;
-        float qd[DPL];
-#pragma unroll
-        for (int e = 0; e < DPL; e++) {
-            const int d = lane + 32 * e;
-            qd[e] = d < hd ? qkv[i * (q_dim + 2 * kv_dim) + (int64_t)h * hd + d] : 0.0f;
-        }
-        int64_t lo = 0;
-        if (swa && a.n_swa > 0 && p - a.n_swa + 1 > 0) lo = p - a.n_swa + 1;
-        for (int64_t j0 = lo + 32 * (int64_t)grp; j0 <= p; j0 += 32 * (int64_t)G) {
-            const int nk = p + 1 - j0 < 32 ? (int)(p + 1 - j0) : 32;
-            float dot[32];
-#pragma unroll
-            for (int k = 0; k < 32; k++) {
-                float v = 0.0f;
-                if (k < nk) {
-                    const float *kr = K + (j0 + k) * kv_dim + lane;
-#pragma unroll
-                    for (int e = 0; e < DPL; e++)
-                        if (lane + 32 * e < hd) v += qd[e] * __ldg(kr + 32 * e);
-                }
-                dot[k] = v;
-            }
-            /* after the step of width w, a lane holds w sums: those of the
-             * keys whose bits above w match its own lane bits */
-#pragma unroll
-            for (int w = 16; w >= 1; w >>= 1) {
-                const bool upper = (lane & w) != 0;
-#pragma unroll
-                for (int k = 0; k < w; k++) {
-                    float send = upper ? dot[k] : dot[k + w];
-                    float keep = upper ? dot[k + w] : dot[k];
-                    dot[k] = keep + __shfl_xor_sync(full, send, w);
-                }
-            }
-            const float sc = lane < nk ? dot[0] * a.attn_scale : -INFINITY;
-            float cmax = sc;
-            for (int o = 16; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(full, cmax, o));
-            const float new_max = fmaxf(run_max, cmax); /* finite: key j0 is in range */
-            const float r = expf(run_max - new_max);
-            const float ex = lane < nk ? expf(sc - new_max) : 0.0f;
-            float sum = ex;
-            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(full, sum, o);
-            run_sum = run_sum * r + sum;
-            run_max = new_max;
-#pragma unroll
-            for (int e = 0; e < DPL; e++) acc[e] *= r;
-#pragma unroll
-            for (int k = 0; k < 32; k++) {
-                const float wk = __shfl_sync(full, ex, k);
-                if (k < nk) {
-                    const float *vr = V + (j0 + k) * kv_dim + lane;
-#pragma unroll
-                    for (int e = 0; e < DPL; e++)
-                        if (lane + 32 * e < hd) acc[e] += wk * __ldg(vr + 32 * e);
-                }
-            }
-        }
-    }
-    float *o = out + i * q_dim + (int64_t)h * hd;
-    if (G == 1) {
-        if (i < n)
-#pragma unroll
-            for (int e = 0; e < DPL; e++)
-                if (lane + 32 * e < hd) o[lane + 32 * e] = acc[e] / run_sum;
-        return;
-    }
-    if (lane == 0) part_m[warp] = run_max, part_l[warp] = run_sum;
-#pragma unroll
-    for (int e = 0; e < DPL; e++) part_acc[warp][lane + 32 * e] = acc[e];
-    __syncthreads();
-    if (grp != 0 || i >= n) return;
-    float M = -INFINITY;
-    for (int t = 0; t < G; t++) M = fmaxf(M, part_m[qslot + t * Q]);
-    float L = 0.0f, f[AW_WARPS];
-    for (int t = 0; t < G; t++) {
-        /* a warp with no chunk has max -inf and sum 0: weight 0 */
-        f[t] = part_l[qslot + t * Q] > 0.0f ? expf(part_m[qslot + t * Q] - M) : 0.0f;
-        L += part_l[qslot + t * Q] * f[t];
-    }
-#pragma unroll
-    for (int e = 0; e < DPL; e++) {
-        const int d = lane + 32 * e;
-        if (d >= hd) continue;
-        float v = 0.0f;
-        for (int t = 0; t < G; t++) v += part_acc[qslot + t * Q][d] * f[t];
-        o[d] = v / L;
-    }
-}
-
-template <int DPL>
-static int attention_warp(cudaStream_t s, const kq_cu_arch *a, int layer, int swa, const float *qkv,
-                          const int32_t *pos, const int32_t *seq, int64_t n, const float *kc,
-                          const float *vc, float *out)
-{
-    const int G = n <= AW_WARPS ? AW_WARPS : 2, Q = AW_WARPS / G;
-    dim3 grid((unsigned)((n + Q - 1) / Q), (unsigned)a->n_head);
-    attention_warp_k<DPL><<<grid, AW_WARPS * 32, 0, s>>>(*a, layer, swa, qkv, pos, seq, kc, vc, out,
-                                                         n, G);
-    return launched();
-}
-
-extern "C" int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, int swa,
-                                const float *qkv, const int32_t *pos, const int32_t *seq, int64_t n,
-                                const float *k_cache, const float *v_cache, float *out)
-{
-    if (n <= 0) return 0;
-    cudaStream_t s = (cudaStream_t)stream;
-    const int hd = a->head_dim;
-    if (hd <= 64) return attention_warp<2>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    if (hd <= 128) return attention_warp<4>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    if (hd <= 256) return attention_warp<8>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    if (hd <= 512) return attention_warp<16>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    if (hd <= AW_MAXD)
-        return attention_warp<32>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
-    return (int)cudaErrorInvalidValue;
-}
-
 __global__ static void moe_combine_k(const float *e, const float *w, float *y, int64_t total,
                                      int64_t k, int64_t n)
 {
@@ -410,4 +243,23 @@ extern "C" int kq__cu_gather_rows(void *stream, const float *src, const int32_t 
 extern "C" const char *kq__cu_error_string(int err)
 {
     return cudaGetErrorString((cudaError_t)err);
+}
+
+extern "C" int kq__cu_host_alloc(size_t bytes, void **out)
+{
+    cudaError_t e = cudaHostAlloc(out, bytes, cudaHostAllocDefault);
+    if (e != cudaSuccess) cudaGetLastError(); /* not left for a later launch check */
+    return (int)e;
+}
+
+extern "C" void kq__cu_host_free(void *p)
+{
+    if (p) cudaFreeHost(p);
+}
+
+extern "C" int kq__cu_download(void *stream, void *dst, const void *src, size_t bytes)
+{
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, (cudaStream_t)stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize((cudaStream_t)stream);
+    return (int)e;
 }
