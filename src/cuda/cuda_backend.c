@@ -197,6 +197,7 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
     pthread_mutex_lock(&s->launch_lock);
     a.scratch = s->scratch;
     a.stream_ok = !s->host_weights && w->rows16;
+    a.device_weights = !s->host_weights;
     a.host_parts = w->host_parts;
     a.gemm = w->gemm;
     a.gcfg = &s->gemm;

@@ -50,6 +50,7 @@ typedef struct kq_cuda_dense_args {
     int uniform_type;          /* the parts' one type, or -1 if they differ */
     void *scratch;             /* kq__cuda_scratch_bytes(K) of device memory, or NULL */
     int stream_ok;             /* device weights, every row a multiple of 16 bytes */
+    int device_weights;        /* the weights are in device memory (not host_weights=1) */
     /* The tensor-core GEMM (qgemm.cu): per part, host copies of the part
      * table and the GEMM's weight descriptors (NULL: no GEMM), its scratch
      * and the smallest m it takes. */
@@ -153,6 +154,8 @@ int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *er
 /* direct_gemv.cu: Q4_K at m = 1 straight from global memory (unless
  * KQ_CUDA_DECODE=stream); 0 when it does not take the call. */
 int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
+/* direct_gemv32.cu: m = 1 of the 32-value block types, a lane a block. */
+int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err);
 int kq__cuda_direct_wanted(void);
 
 /* 1 when the CUDA kernels decode weights of `type` (the float types and

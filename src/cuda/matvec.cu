@@ -620,6 +620,7 @@ extern "C" cudaError_t kq__cuda_dense(kq_cuda_dense_args *a, cudaStream_t s)
     cudaError_t se;
     if (kq__cuda_gemm_dense(a, s, &se)) return se;
     if (kq__cuda_direct_dense(a, s, &se)) return se;
+    if (kq__cuda_direct32_dense(a, s, &se)) return se;
     if (kq__cuda_stream_dense(a, s, &se)) return se;
     int t = a->uniform_type;
     unsigned gx = a->swiglu ? (unsigned)((a->n_rows / 2 + KQ_CUDA_SWIGLU_PER_BLOCK - 1) /

@@ -1,0 +1,303 @@
+// Decode (m = 1) of the 32-value block types (q4_0, q4_1, q5_0, q5_1, q8_0,
+// iq4_nl, mxfp4), a lane a whole block.
+//
+// Why: matvec.cu gives a 32-value block to four lanes, each loading its 8
+// bytes as 2-byte pieces (the blocks are 17-34 bytes, so only 1- or
+// 2-byte aligned), and walks two rows a warp. Rows of 640 values (Gemma 3's
+// width) are 20 blocks, so most of a span idles; Gemma 3 270M's q8_0 output
+// head (262144 x 640) ran at 1.25 TB/s on the H100 there, and the model's
+// q5_0 layers share its shape.
+//
+// Strategy: a row's blocks follow the previous row's in memory, so a run of
+// rows is one stream of blocks. A warp takes a group of rows (as many as
+// make the stream a multiple of 32 blocks and of 16 bytes, where possible)
+// and moves through it 32 blocks at a time: the 32 blocks (17 x 32 to 34 x
+// 32 bytes, always a multiple of 16) come in as coalesced 16-byte loads,
+// two chunks ahead, into the warp's slot of shared memory; then lane l
+// decodes block l from there (aligned 4-byte reads and funnel shifts) against
+// x, quantized to int8 in shared memory by the block first (xquant.cuh),
+// with eight dp4a. The lanes' sums are added per row by a segmented suffix
+// scan (five shuffles), the head lane of each row's segment holding its
+// sum; a row that goes on into the next chunk hands its sum on as a carry.
+// Every sum is formed in a fixed order, so results do not vary from run to
+// run.
+//
+// Measured: see bench/RESULTS.md (2026-12-07, sixth session).
+#include <atomic>
+#include <cstdint>
+#include <cuda_runtime.h>
+
+#include "decode.cuh"
+#include "kernels.h"
+#include "persistent.cuh"
+#include "xquant.cuh"
+
+namespace kqc {
+namespace {
+
+constexpr int kD32Threads = 256;
+constexpr int kD32Warps = kD32Threads / 32;
+constexpr int64_t kD32MaxK = 16384;  // x in shared memory: 22 KB at this K
+constexpr int kD32Depth = 2;         // chunks in flight a warp, beside the one decoded
+constexpr int kD32MaxBytes = 34;     // q8_0, the largest block
+constexpr int kD32Units = (32 * kD32MaxBytes + 15) / 16 / 32 + 1;  // 16-byte loads a lane, at most
+constexpr int kD32Slot = 32 * kD32MaxBytes + 16;  // a warp's chunk, and slack for the last word
+constexpr int kD32MaxParts = 8;  // q/k/v, gate/up: a fused call has few parts
+
+// The eight 4-byte words of bytes p .. p + 31 in shared memory (p any
+// address): aligned reads and funnel shifts; reads at most 3 bytes past the
+// end, which the slot's slack covers.
+template <int N>
+__device__ __forceinline__ void sm_words(const uint8_t *p, uint32_t w[N])
+{
+    const uint32_t *a = reinterpret_cast<const uint32_t *>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)3);
+    const uint32_t sh = (uint32_t)(reinterpret_cast<uintptr_t>(p) & 3) * 8;
+    uint32_t prev = a[0];
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const uint32_t next = a[i + 1];
+        w[i] = __funnelshift_r(prev, next, sh);
+        prev = next;
+    }
+}
+
+__device__ __forceinline__ uint32_t sm_u16(const uint8_t *p)  // 2-byte aligned p
+{
+    return *reinterpret_cast<const unsigned short *>(p);
+}
+
+// One block (at b, in shared memory) against x's block of int8 (xq: 32
+// values, 16-byte aligned), its scale dx and int8 sum xs.
+template <int T>
+__device__ __forceinline__ float block_dot(const uint8_t *b, const int8_t *xq, float dx, int xs)
+{
+    const uint4 xa = *reinterpret_cast<const uint4 *>(xq);
+    const uint4 xb = *reinterpret_cast<const uint4 *>(xq + 16);
+    const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+    if constexpr (T == T_Q8_0) {
+        uint32_t q[8];
+        sm_words<8>(b + 2, q);
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s = __dp4a((int)q[i], (int)xw[i], s);
+        return h2f(sm_u16(b)) * dx * (float)s;
+    } else {
+        using L = Leg<T>;
+        uint32_t q[4];
+        sm_words<4>(b + L::kQs, q);
+        uint32_t qh = 0;
+        if constexpr (L::kQh != 0) sm_words<1>(b + L::kQh, &qh);
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            // values 4i .. 4i + 3 (low nibbles) and 16 + 4i .. (high)
+            uint32_t lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4) & 0x0F0F0F0Fu;
+            if constexpr (L::kQh != 0) {
+                lo |= bits_to_b4(qh >> (4 * i));
+                hi |= bits_to_b4(qh >> (16 + 4 * i));
+            }
+            if constexpr (L::kLut != 0) {
+                const Lut16 t = L::kLut == 1 ? iq4nl_lut() : mxfp4_lut();
+                lo = lut16(lo, t);
+                hi = lut16(hi, t);
+            }
+            s = __dp4a((int)lo, (int)xw[i], s);
+            s = __dp4a((int)hi, (int)xw[4 + i], s);
+        }
+        if constexpr (T == T_MXFP4) return e8m0_half(b[0]) * dx * (float)s;
+        const uint32_t dm = L::kMin ? (sm_u16(b) | (sm_u16(b + 2) << 16)) : sm_u16(b);
+        const float d = h2f(dm);
+        float v = d * dx * (float)(s - L::kOff * xs);
+        if constexpr (L::kMin != 0) v += h2f(dm >> 16) * dx * (float)xs;
+        return v;
+    }
+}
+
+// Where the rows of a part are split into groups: RG rows a group, so that a
+// group's bytes are a multiple of 16 (its loads stay aligned) and, where a
+// group of at most 64 rows allows, its blocks a multiple of 32.
+__host__ __device__ inline int64_t d32_group_rows(int64_t nb, int64_t row_size)
+{
+    int64_t g16 = 1;
+    while ((g16 * row_size) % 16 != 0) g16 *= 2;  // row_size > 0: ends by 16
+    for (int64_t rg = g16; rg <= 64; rg += g16)
+        if ((rg * nb) % 32 == 0) return rg;
+    int64_t rg = g16 * ((64 + nb * g16 - 1) / (nb * g16));
+    return rg < g16 ? g16 : rg;
+}
+
+struct D32Part {
+    const uint8_t *data;
+    int64_t row_begin, rows, groups, group_rows;
+};
+
+// The bytes of flat blocks [c * 32, c * 32 + 32) of a group into registers:
+// lane l takes 16-byte units l, l + 32, ...; units past the group's end
+// are not read, and the group's last unit, when its bytes end inside it,
+// is read a byte at a time (no byte past the tensor's end).
+template <int BS>
+__device__ __forceinline__ void d32_fetch(const uint8_t *g, int64_t gbytes, int64_t c, uint4 r[kD32Units])
+{
+    constexpr int kU = (32 * BS) / 16;  // 32 * BS is a multiple of 16 for every type here
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int i = 0; i < kD32Units; i++) {
+        const int u = lane + 32 * i;
+        r[i] = make_uint4(0, 0, 0, 0);
+        if (u >= kU) continue;
+        const int64_t off = c * 32 * BS + 16 * (int64_t)u;
+        if (off + 16 <= gbytes) {
+            r[i] = __ldcs(reinterpret_cast<const uint4 *>(g + off));
+        } else if (off < gbytes) {
+            uint32_t w[4] = {0, 0, 0, 0};
+#pragma unroll
+            for (int k = 0; k < 16; k++)
+                if (off + k < gbytes) w[k >> 2] |= (uint32_t)__ldcs(g + off + k) << (8 * (k & 3));
+            r[i] = make_uint4(w[0], w[1], w[2], w[3]);
+        }
+    }
+}
+
+template <int BS>
+__device__ __forceinline__ void d32_store(uint8_t *slot, const uint4 r[kD32Units])
+{
+    constexpr int kU = (32 * BS) / 16;
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int i = 0; i < kD32Units; i++)
+        if (lane + 32 * i < kU) reinterpret_cast<uint4 *>(slot)[lane + 32 * i] = r[i];
+}
+
+template <int T>
+__global__ void __launch_bounds__(kD32Threads)
+direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y)
+{
+    constexpr int BS = TypeInfo<T>::kBytes;
+    extern __shared__ __align__(16) uint8_t smem[];
+    __shared__ D32Part parts_in[kD32MaxParts];
+    const XqSmem sx = xq_smem_carve(smem, K);
+    uint8_t *slot = smem + (xq_smem_bytes(K) + 15) / 16 * 16 + (threadIdx.x / 32) * kD32Slot;
+    if (threadIdx.x < n_parts) {
+        const kq_cuda_part hp = parts[threadIdx.x];
+        const int64_t rows = hp.row_end - hp.row_begin, rg = d32_group_rows(K / 32, hp.row_size);
+        parts_in[threadIdx.x] = {hp.data, hp.row_begin, rows, (rows + rg - 1) / rg, rg};
+    }
+    xq_quantize_shared<kD32Threads>(x, K, sx);
+    __syncthreads();
+    const unsigned full = 0xffffffffu;
+    const int lane = threadIdx.x & 31;
+    const int nb = (int)(K / 32);
+    const float inv_nb = 1.0f / (float)nb;
+    int64_t total = 0;
+    for (int p = 0; p < n_parts; p++) total += parts_in[p].groups;
+    const int64_t warps = (int64_t)gridDim.x * kD32Warps;
+    for (int64_t w = (int64_t)blockIdx.x * kD32Warps + threadIdx.x / 32; w < total; w += warps) {
+        int p = 0;
+        int64_t gi = w;
+        while (gi >= parts_in[p].groups) gi -= parts_in[p++].groups;
+        const D32Part P = parts_in[p];
+        const int64_t r0 = gi * P.group_rows;
+        const int rows = (int)min(P.group_rows, P.rows - r0);
+        const uint8_t *g = P.data + r0 * (int64_t)nb * BS;
+        const int64_t gblocks = (int64_t)rows * nb, gbytes = gblocks * BS;
+        const int64_t chunks = (gblocks + 31) / 32;
+        uint4 ahead[kD32Depth][kD32Units];
+#pragma unroll
+        for (int k = 0; k < kD32Depth; k++) d32_fetch<BS>(g, gbytes, k < chunks ? k : chunks, ahead[k]);
+        float carry = 0.0f;
+        int carry_row = -1;
+        for (int64_t c = 0; c < chunks; c++) {
+            __syncwarp();
+            d32_store<BS>(slot, ahead[0]);
+#pragma unroll
+            for (int k = 0; k + 1 < kD32Depth; k++)
+#pragma unroll
+                for (int i = 0; i < kD32Units; i++) ahead[k][i] = ahead[k + 1][i];
+            d32_fetch<BS>(g, gbytes, c + kD32Depth < chunks ? c + kD32Depth : chunks, ahead[kD32Depth - 1]);
+            __syncwarp();
+            const int f = (int)(c * 32) + lane;  // flat block in the group
+            const bool in = f < gblocks;
+            // f / nb through the float reciprocal: exact here (f < 2^22), rounded toward zero
+            int row = in ? __float2int_rz(((float)f + 0.5f) * inv_nb) : INT32_MAX;
+            const int b = in ? f - row * nb : 0;
+            float v = in ? block_dot<T>(slot + lane * BS, sx.q + 32 * b, sx.d[b], sx.sum[2 * b] + sx.sum[2 * b + 1]) : 0.0f;
+            // suffix sums within each row's run of lanes
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                const float t = __shfl_down_sync(full, v, o);
+                const int rt = __shfl_down_sync(full, row, o);
+                if (lane + o < 32 && rt == row) v += t;
+            }
+            const int prev_row = __shfl_up_sync(full, row, 1);
+            const bool head = in && (lane == 0 || prev_row != row);
+            if (head && row == carry_row) v += carry;
+            // the row at lane 31 goes on into the next chunk unless its last block is there
+            const int row31 = __shfl_sync(full, row, 31), b31 = __shfl_sync(full, b, 31);
+            const int cont = row31 != INT32_MAX && b31 != nb - 1 ? row31 : -1;
+            if (head && row != cont) y[P.row_begin + r0 + row] = v;
+            const unsigned from = __ballot_sync(full, head && row == cont);
+            carry = from ? __shfl_sync(full, v, __ffs(from) - 1) : 0.0f;
+            carry_row = cont;
+        }
+    }
+}
+
+template <int T>
+cudaError_t d32_resident(int smem, const DeviceInfo &di, int &n)
+{
+    static std::atomic<long long> last(-1);
+    return resident_cached(direct_b32<T>, kD32Threads, smem, di, last, n);
+}
+
+template <int T>
+cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s)
+{
+    const int smem = (int)((xq_smem_bytes(a->n_cols) + 15) / 16 * 16 + kD32Warps * kD32Slot);
+    DeviceInfo di;
+    int per_sm = 0;
+    cudaError_t e = device_info(di);
+    if (e == cudaSuccess) e = d32_resident<T>(smem, di, per_sm);
+    if (e != cudaSuccess) return e;
+    int64_t grid = (int64_t)di.sms * (per_sm < 1 ? 1 : per_sm);
+    const int64_t need = (work + kD32Warps - 1) / kD32Warps;
+    if (grid > need) grid = need;
+    direct_b32<T><<<(unsigned)grid, kD32Threads, smem, s>>>(a->parts, a->n_parts, a->n_cols, a->x, a->y);
+    return cudaGetLastError();
+}
+
+}  // namespace
+}  // namespace kqc
+
+extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
+{
+    using namespace kqc;
+    const int t = a->uniform_type;
+    if (!kq__cuda_direct_wanted() || a->m != 1 || a->swiglu || !a->device_weights ||
+        a->n_cols % 32 != 0 || a->n_cols > kD32MaxK || a->n_parts > kD32MaxParts || !a->host_parts ||
+        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0 ||
+        !(t == T_Q4_0 || t == T_Q4_1 || t == T_Q5_0 || t == T_Q5_1 || t == T_Q8_0 || t == T_IQ4_NL ||
+          t == T_MXFP4))
+        return 0;
+    const int64_t nb = a->n_cols / 32;
+    int64_t work = 0;
+    for (int p = 0; p < a->n_parts; p++) {
+        const kq_cuda_part &hp = a->host_parts[p];
+        if ((reinterpret_cast<uintptr_t>(hp.data) & 15) != 0) return 0;
+        const int64_t rg = d32_group_rows(nb, hp.row_size);
+        work += (hp.row_end - hp.row_begin + rg - 1) / rg;
+    }
+    cudaError_t e;
+    switch (t) {
+    case T_Q4_0: e = d32_launch<T_Q4_0>(a, work, s); break;
+    case T_Q4_1: e = d32_launch<T_Q4_1>(a, work, s); break;
+    case T_Q5_0: e = d32_launch<T_Q5_0>(a, work, s); break;
+    case T_Q5_1: e = d32_launch<T_Q5_1>(a, work, s); break;
+    case T_Q8_0: e = d32_launch<T_Q8_0>(a, work, s); break;
+    case T_IQ4_NL: e = d32_launch<T_IQ4_NL>(a, work, s); break;
+    case T_MXFP4: e = d32_launch<T_MXFP4>(a, work, s); break;
+    default: e = cudaErrorInvalidValue; break;  // the check above admits no other type
+    }
+    a->kernel = "direct 32-value blocks m=1";
+    *err = e;
+    return 1;
+}
