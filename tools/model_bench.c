@@ -5,7 +5,11 @@
  * Random token ids: the rate does not depend on which tokens they are.
  * Decode is put beside the device's measured read bandwidth: the bytes a
  * decoded token reads (every weight it touches, and its share of the KV
- * cache) over the measured time give the share of the bandwidth used. */
+ * cache) over the measured time give the share of the bandwidth used.
+ * --parallel B adds the decode of B sequences at once (B tokens a step, one
+ * of each, as `kq run --parallel B` decodes), reported as the aggregate
+ * rate and its ratio to the one-sequence rate; no sampling is timed, as in
+ * llama-bench. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +30,18 @@ static double now_s(void)
 
 typedef struct mb_opts {
     const char *model, *backend;
-    int threads, n_prompt, n_gen, reps;
+    int threads, n_prompt, n_gen, reps, parallel;
 } mb_opts;
 
 static void mb_usage(FILE *f)
 {
     fprintf(f, "usage: kq bench-model MODEL.gguf [--backend SPEC] [--threads N] [-p 512] [-n 128]\n"
-               "                      [-r REPS]\n");
+               "                      [-r REPS] [--parallel B]\n");
 }
 
 static int mb_args(int argc, char **argv, mb_opts *o)
 {
-    *o = (mb_opts){.backend = "cpu", .n_prompt = 512, .n_gen = 128, .reps = 3};
+    *o = (mb_opts){.backend = "cpu", .n_prompt = 512, .n_gen = 128, .reps = 3, .parallel = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-') {
@@ -56,10 +60,12 @@ static int mb_args(int argc, char **argv, mb_opts *o)
         else if (!strcmp(a, "-p")) o->n_prompt = (int)n;
         else if (!strcmp(a, "-n")) o->n_gen = (int)n;
         else if (!strcmp(a, "-r")) o->reps = (int)n;
+        else if (!strcmp(a, "--parallel")) o->parallel = (int)n;
         else return -1;
     }
     if (!o->model || o->n_prompt < 1 || o->n_prompt > 65536 || o->n_gen < 1 ||
-        o->n_gen > 65536 || o->reps < 1 || o->reps > 100 || o->threads < 0)
+        o->n_gen > 65536 || o->reps < 1 || o->reps > 100 || o->threads < 0 ||
+        o->parallel < 1 || o->parallel > 256)
         return -1;
     return 0;
 }
@@ -102,6 +108,23 @@ static kq_status decode(kq_model *m, const int32_t *tok, int n, float *logits, d
     return KQ_OK;
 }
 
+/* n decode steps of B tokens, one of each of B sequences, from an empty
+ * cache; tok has n + B - 1 ids, seq's step uses B of them. */
+static kq_status decode_parallel(kq_model *m, const int32_t *tok, int n, int B, int32_t *pos,
+                                 int32_t *seq, float *logits, double *secs)
+{
+    kq_model_seq_reset(m, -1);
+    for (int b = 0; b < B; b++) seq[b] = b;
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        for (int b = 0; b < B; b++) pos[b] = i;
+        kq_status st = kq_model_forward(m, tok + i, pos, seq, B, NULL, logits);
+        if (st != KQ_OK) return st;
+    }
+    *secs = now_s() - t0;
+    return KQ_OK;
+}
+
 int kq_cmd_bench_model(int argc, char **argv)
 {
     mb_opts o;
@@ -114,25 +137,28 @@ int kq_cmd_bench_model(int argc, char **argv)
     int rc = 1;
     if (kq_tool_open_backend(o.backend, o.threads, &b) != KQ_OK)
         return kq_tool_error("bench-model", o.backend);
-    kq_model_params mp = {.n_ctx = (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen), .n_seq = 1};
-    int32_t *tok = NULL, *pos = NULL;
+    kq_model_params mp = {.n_ctx = (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen),
+                          .n_seq = o.parallel};
+    int32_t *tok = NULL, *pos = NULL, *seq = NULL;
     uint8_t *want = NULL;
     float *logits = NULL;
-    double *tp = NULL, *tg = NULL;
+    double *tp = NULL, *tg = NULL, *tb = NULL;
     if (kq_model_open(b, o.model, &mp, &m) != KQ_OK) {
         rc = kq_tool_error("bench-model", o.model);
         goto out;
     }
     kq_model_info info;
     kq_model_get_info(m, &info);
-    int n_max = o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen;
+    int n_max = (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen) + o.parallel;
     tok = malloc((size_t)n_max * sizeof *tok);
     pos = malloc((size_t)n_max * sizeof *pos);
+    seq = malloc((size_t)o.parallel * sizeof *seq);
     want = malloc((size_t)n_max);
-    logits = malloc((size_t)info.n_vocab * sizeof *logits);
+    logits = malloc((size_t)o.parallel * (size_t)info.n_vocab * sizeof *logits);
     tp = malloc((size_t)o.reps * sizeof *tp);
     tg = malloc((size_t)o.reps * sizeof *tg);
-    if (!tok || !pos || !want || !logits || !tp || !tg) {
+    tb = malloc((size_t)o.reps * sizeof *tb);
+    if (!tok || !pos || !seq || !want || !logits || !tp || !tg || !tb) {
         fprintf(stderr, "kq bench-model: out of memory\n");
         goto out;
     }
@@ -162,6 +188,13 @@ int kq_cmd_bench_model(int argc, char **argv)
         }
         tg[r] = o.n_gen / secs;
     }
+    for (int r = 0; o.parallel > 1 && r < o.reps; r++) {
+        if (decode_parallel(m, tok, o.n_gen, o.parallel, pos, seq, logits, &secs)) {
+            rc = kq_tool_error("bench-model", "parallel decode");
+            goto out;
+        }
+        tb[r] = (double)o.n_gen * o.parallel / secs;
+    }
     double pm, ps, gm, gs;
     mean_sd(tp, o.reps, &pm, &ps);
     mean_sd(tg, o.reps, &gm, &gs);
@@ -175,6 +208,12 @@ int kq_cmd_bench_model(int argc, char **argv)
     printf("| test | tokens/s | +- |\n|---|---|---|\n");
     printf("| pp%d | %.2f | %.2f |\n", o.n_prompt, pm, ps);
     printf("| tg%d | %.2f | %.2f |\n", o.n_gen, gm, gs);
+    if (o.parallel > 1) {
+        double bm, bs;
+        mean_sd(tb, o.reps, &bm, &bs);
+        printf("| tg%d x %d sequences (aggregate) | %.2f | %.2f |\n", o.n_gen, o.parallel, bm, bs);
+        printf("%d sequences at once decode %.2fx the one-sequence rate\n", o.parallel, bm / gm);
+    }
     printf("bytes read per decoded token: %.1f MB (weights %.1f MB, KV %.2f MB)", bytes / 1e6,
            info.weight_bytes / 1e6, kv_bytes / 1e6);
     if (have_ceil && ceil.read_gbs > 0)
@@ -193,6 +232,8 @@ out:
     free(logits);
     free(tp);
     free(tg);
+    free(tb);
+    free(seq);
     kq_model_free(m);
     kq_backend_close(b);
     return rc;
