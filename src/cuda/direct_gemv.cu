@@ -1,4 +1,5 @@
-// Decode (m = 1) of Q4_K rows straight from global memory, no shared-memory
+// Decode (m = 1) of Q4_K rows (and the SwiGLU of a fused gate/up pair, a
+// warp taking gate row r and up row r) straight from global memory, no shared-memory
 // staging of the weights: the default for Q4_K at m = 1 since it beat
 // stream_gemv.cu on every shape measured (KQ_CUDA_DECODE=stream selects the
 // streaming kernel again, for comparisons).
@@ -80,6 +81,21 @@ __device__ __forceinline__ float q4k_lane(const uint8_t *blk, int s, int kb, con
            dx1 * (d * (float)(c1 & 0xff) * (float)s1 - dm * (float)(c1 >> 8) * (float)xs1);
 }
 
+__device__ __forceinline__ float dir_dot(const uint8_t *row, int nb, int s, int sub, const XqSmem &sx)
+{
+    float acc = 0.0f;
+#pragma unroll 2
+    for (int b = sub; b < nb; b += 4) acc += q4k_lane(row + (size_t)b * 144, s, b * 256, sx.q, sx.d, sx.sum);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    return acc;
+}
+
+__device__ __forceinline__ float dir_silu(float g) { return g / (1.0f + expf(-g)); }
+
+// SWIGLU: N is the gate rows' count, the up rows follow them (the fused
+// gate/up linear), and y[r] = silu(gate r) * up r.
+template <bool SWIGLU>
 __global__ void __launch_bounds__(kDirThreads)
 direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y)
 {
@@ -91,20 +107,21 @@ direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const f
     const int nb = (int)(K / 256);
     const int64_t warps = (int64_t)gridDim.x * (kDirThreads / 32);
     for (int64_t r = (int64_t)blockIdx.x * (kDirThreads / 32) + (threadIdx.x >> 5); r < N; r += warps) {
-        const uint8_t *row = dir_row(parts, n_parts, r);
-        float acc = 0.0f;
-#pragma unroll 2
-        for (int b = sub; b < nb; b += 4) acc += q4k_lane(row + (size_t)b * 144, s, b * 256, sx.q, sx.d, sx.sum);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-        if (lane == 0) y[r] = acc;
+        const float g = dir_dot(dir_row(parts, n_parts, r), nb, s, sub, sx);
+        if (SWIGLU) {
+            const float u = dir_dot(dir_row(parts, n_parts, N + r), nb, s, sub, sx);
+            if (lane == 0) y[r] = dir_silu(g) * u;
+        } else if (lane == 0) {
+            y[r] = g;
+        }
     }
 }
 
+template <bool SWIGLU>
 cudaError_t dir_resident(int smem, const DeviceInfo &di, int &n)
 {
     static std::atomic<long long> last(-1);
-    return resident_cached(direct_q4k, kDirThreads, smem, di, last, n);
+    return resident_cached(direct_q4k<SWIGLU>, kDirThreads, smem, di, last, n);
 }
 
 }  // namespace
@@ -125,7 +142,7 @@ extern "C" int kq__cuda_direct_wanted(void)
 extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
 {
     using namespace kqc;
-    if (!kq__cuda_direct_wanted() || a->m != 1 || a->swiglu || !a->stream_ok ||
+    if (!kq__cuda_direct_wanted() || a->m != 1 || !a->stream_ok ||
         a->uniform_type != T_Q4_K || a->n_cols % 256 != 0 || a->n_cols > kDirMaxK ||
         (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
@@ -133,16 +150,21 @@ extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cuda
     DeviceInfo di;
     int per_sm = 0;
     cudaError_t e = device_info(di);
-    if (e == cudaSuccess) e = dir_resident(smem, di, per_sm);
+    if (e == cudaSuccess) e = a->swiglu ? dir_resident<true>(smem, di, per_sm) : dir_resident<false>(smem, di, per_sm);
     if (e == cudaSuccess) {
+        const int64_t outs = a->swiglu ? a->n_rows / 2 : a->n_rows;
         int64_t grid = (int64_t)di.sms * (per_sm < 1 ? 1 : per_sm);
-        int64_t need = (a->n_rows + kDirThreads / 32 - 1) / (kDirThreads / 32);
+        int64_t need = (outs + kDirThreads / 32 - 1) / (kDirThreads / 32);
         if (grid > need) grid = need;
-        direct_q4k<<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,
-                                                            a->n_rows, a->x, a->y);
+        if (a->swiglu)
+            direct_q4k<true><<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,
+                                                                      outs, a->x, a->y);
+        else
+            direct_q4k<false><<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,
+                                                                       outs, a->x, a->y);
         e = cudaGetLastError();
     }
-    a->kernel = "direct q4_K m=1";
+    a->kernel = a->swiglu ? "direct q4_K swiglu m=1" : "direct q4_K m=1";
     *err = e;
     return 1;
 }
