@@ -22,7 +22,14 @@
 // Every sum is formed in a fixed order, so results do not vary from run to
 // run.
 //
-// Measured: see bench/RESULTS.md (2026-12-07, sixth session).
+// Measured (H100 80GB HBM3, read ceiling 3.13 TB/s, kq bench --backend cuda
+// --m 1, matvec.cu in brackets): q8_0 262144x640 (Gemma 3's head) 72.5 us,
+// 79% of read (120.5, 48%); q5_0 4096x640 7.3 us (10.8); q5_0 1536x640 7.1
+// us (10.4). On 4096x4096 it lost: q4_0 12.7 us against 10.6, q8_0 14.8
+// against 14.0. There a group is one row of 4 chunks, a warp walks it with
+// two chunks in flight after quantizing x, and 4096 groups over ~3,200
+// warps leave a second, partial round; so the kernel takes rows of up to
+// kD32MaxK values (1024) only, where it was measured ahead.
 #include <atomic>
 #include <cstdint>
 #include <cuda_runtime.h>
@@ -37,7 +44,7 @@ namespace {
 
 constexpr int kD32Threads = 256;
 constexpr int kD32Warps = kD32Threads / 32;
-constexpr int64_t kD32MaxK = 16384;  // x in shared memory: 22 KB at this K
+constexpr int64_t kD32MaxK = 1024;  // longer rows stay on matvec.cu (measured, above)
 constexpr int kD32Depth = 2;         // chunks in flight a warp, beside the one decoded
 constexpr int kD32MaxBytes = 34;     // q8_0, the largest block
 constexpr int kD32Units = (32 * kD32MaxBytes + 15) / 16 / 32 + 1;  // 16-byte loads a lane, at most

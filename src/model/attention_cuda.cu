@@ -16,7 +16,12 @@
  *   Tiles run longest first (the last tokens of a causal prompt see the
  *   most keys). Rows of different sequences in one tile (batches of
  *   several prompts) are served in turn, a pass per sequence.
- *   Measured: see bench/RESULTS.md (2026-12-07, sixth session).
+ *   Measured (H100, Gemma 3 270M stand-in, 512-token prompt, KQ_PROFILE,
+ *   the q/k norm + RoPE kernel and a ~20 us synchronized floor included):
+ *   197-200 us a layer, against 490 for the warp kernel; pp512 66,166
+ *   tokens/s against 37,820 in the same run. Each warp still walks its
+ *   rows' keys alone, so the last tile of a causal prompt (512 keys) bounds
+ *   the layer; splitting long key ranges over warps is the next step.
  * - attention_warp_k, for decode steps and the head sizes above: a warp
  *   per (query, key range), described below.
  */
