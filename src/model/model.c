@@ -8,9 +8,6 @@
 #include "core/core.h"
 #include "core/error.h"
 #include "model.h"
-#ifdef KQ_HAVE_CUDA
-#include "ops_cuda.h"
-#endif
 
 /* n floats of backend memory, n counted in elements with overflow checked. */
 static kq_status alloc_floats(kq_backend *b, int64_t a, int64_t c, float **out, const char *what)
@@ -189,9 +186,6 @@ void kq_model_free(kq_model *m)
     kq__model_graphs_free(m);
     free_bufs(m);
     kq_free(m->b, m->buf.d_logits);
-#ifdef KQ_HAVE_CUDA
-    kq__cu_host_free(m->buf.h_logits);
-#endif
     kq__model_free_weights(m);
     kq_free(m->b, m->k_cache);
     kq_free(m->b, m->v_cache);

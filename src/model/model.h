@@ -80,7 +80,7 @@ typedef struct kq_model_bufs {
     int32_t *d_pos, *d_seq, *d_idx;
     float *host_x, *host_router, *host_w;
     int32_t *host_ids;
-    float *d_logits, *h_logits; /* h_logits: page-locked staging, or NULL */
+    float *d_logits;
     int64_t cap_logits;
 } kq_model_bufs;
 

@@ -273,22 +273,6 @@ kq_status kq__mop_gather(kq_model *m, int64_t n_out)
     return kq__fail(KQ_ERR_UNSUPPORTED, "model: a device row gather on a host backend");
 }
 
-/* Page-locked host staging for the logits: the device copies into it at
- * full link speed, then the host copies on to the caller. Straight into
- * pageable memory, a 1 MB logits row (Gemma 3) took 128-188 us of a 1.3 ms
- * decode step (H100), the driver staging it in small pieces. Without it
- * (the allocation refused) the copy goes straight to the caller. */
-static void pinned_logits(kq_model *m, size_t bytes)
-{
-#ifdef KQ_HAVE_CUDA
-    kq__cu_host_free(m->buf.h_logits);
-    m->buf.h_logits = NULL;
-    if (kq__cu_host_alloc(bytes, (void **)&m->buf.h_logits)) m->buf.h_logits = NULL;
-#else
-    (void)m, (void)bytes;
-#endif
-}
-
 /* Where the output head writes: the caller's host array on host backends, a
  * device buffer (grown as needed) on the others. */
 kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, float **dst)
@@ -308,7 +292,6 @@ kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, flo
         kq_status st = kq_alloc(m->b, bytes, (void **)&m->buf.d_logits);
         if (st != KQ_OK) return st;
         m->buf.cap_logits = n_out;
-        pinned_logits(m, bytes);
     }
     *dst = m->buf.d_logits;
     return KQ_OK;
@@ -317,15 +300,8 @@ kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, flo
 static kq_status logits_out_run(kq_model *m, float *host_logits, int64_t n_out)
 {
     if (!m->dev) return KQ_OK;
-    const size_t bytes = (size_t)(n_out * m->c.n_vocab) * sizeof(float);
-#ifdef KQ_HAVE_CUDA
-    if (m->buf.h_logits) {
-        kq_status st = cu(kq__cu_download(STREAM, m->buf.h_logits, m->buf.d_logits, bytes), "logits copy");
-        if (st == KQ_OK) memcpy(host_logits, m->buf.h_logits, bytes);
-        return st;
-    }
-#endif
-    return kq_copy_to_host(m->b, host_logits, m->buf.d_logits, bytes);
+    return kq_copy_to_host(m->b, host_logits, m->buf.d_logits,
+                           (size_t)(n_out * m->c.n_vocab) * sizeof(float));
 }
 
 kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out)

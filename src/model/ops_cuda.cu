@@ -244,22 +244,3 @@ extern "C" const char *kq__cu_error_string(int err)
 {
     return cudaGetErrorString((cudaError_t)err);
 }
-
-extern "C" int kq__cu_host_alloc(size_t bytes, void **out)
-{
-    cudaError_t e = cudaHostAlloc(out, bytes, cudaHostAllocDefault);
-    if (e != cudaSuccess) cudaGetLastError(); /* not left for a later launch check */
-    return (int)e;
-}
-
-extern "C" void kq__cu_host_free(void *p)
-{
-    if (p) cudaFreeHost(p);
-}
-
-extern "C" int kq__cu_download(void *stream, void *dst, const void *src, size_t bytes)
-{
-    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, (cudaStream_t)stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize((cudaStream_t)stream);
-    return (int)e;
-}
