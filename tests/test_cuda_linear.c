@@ -165,6 +165,15 @@ static void test_fused(ctx *c)
     int tl[] = {KQ_TYPE_Q4_1, KQ_TYPE_Q5_1, KQ_TYPE_IQ4_NL};
     int64_t rl[] = {13, 6, 9};
     run_fused(c, "fused q4_1+q5_1+iq4_nl", tl, rl, 3, 1024, ms, n_m, 0, 0);
+    /* One 32-value type in several parts, Gemma's width: the m = 1 direct
+     * kernel walks each part's rows in groups, and parts of odd row counts
+     * end in a group whose bytes are not a multiple of 16. */
+    int t5[] = {KQ_TYPE_Q5_0, KQ_TYPE_Q5_0, KQ_TYPE_Q5_0};
+    int64_t r5[] = {7, 13, 30};
+    run_fused(c, "fused q5_0 x3, K = 640", t5, r5, 3, 640, ms, n_m, 0, 0);
+    int t8[] = {KQ_TYPE_Q8_0, KQ_TYPE_Q8_0};
+    int64_t r8[] = {5, 11};
+    run_fused(c, "fused q8_0 x2, K = 640", t8, r8, 2, 640, ms, n_m, 0, 0);
     int tgn[] = {KQ_TYPE_Q2_K, KQ_TYPE_IQ4_NL};
     int64_t rgn[] = {17, 17};
     run_fused(c, "swiglu gate q2_K, up iq4_nl", tgn, rgn, 2, 1024, ms, n_m, 1, 0);

@@ -72,13 +72,17 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("KQ_TEST_TMP")) as d:
         print("compared %d tensors and %d keys" % (len(real_t), len(ra)))
 
         r = subprocess.run([KQ, "bench-model", sample, "--backend", "cpu", "-p", "8", "-n", "4",
-                            "-r", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, timeout=600)
+                            "-r", "1", "--parallel", "2"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=600)
         check(r.returncode == 0, "bench-model on the sample exits 0: " + r.stdout[-300:])
-        rates = re.findall(r"^\| (pp8|tg4) \| ([0-9.]+) \|", r.stdout, re.M)
-        check(len(rates) == 2 and all(float(v) > 0 for _, v in rates),
-              "bench-model reports pp8 and tg4 rates: %s" % rates)
+        rates = re.findall(r"^\| (pp8|tg4|tg4 x 2 sequences \(aggregate\)) \| ([0-9.]+) \|",
+                           r.stdout, re.M)
+        check(len(rates) == 3 and all(float(v) > 0 for _, v in rates),
+              "bench-model reports pp8, tg4 and 2-sequence rates: %s" % rates)
         check("18 layers" in r.stdout, "bench-model read 18 layers")
+        r = subprocess.run([KQ, "bench-model", sample, "--parallel", "0"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        check(r.returncode == 2 and "usage" in r.stdout, "bench-model refuses --parallel 0")
 
     r = subprocess.run([KQ, "sample", os.path.join(d, "x.gguf"), "--model", "no-such-model"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
