@@ -77,6 +77,10 @@ __device__ __forceinline__ float h2f(uint32_t bits16)
     return __half2float(__ushort_as_half((unsigned short)(bits16 & 0xffffu)));
 }
 
+// SwiGLU's gate: one definition for every kernel that applies it (decode,
+// direct, both GEMMs), so all paths round it alike.
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
+
 // Small non-negative ints to float without the quarter-rate I2F unit:
 // 0x4B000000 is 2^23, whose last mantissa bits then hold q exactly.
 __device__ __forceinline__ float small_int(uint32_t q, float bias)

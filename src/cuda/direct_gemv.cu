@@ -91,8 +91,6 @@ __device__ __forceinline__ float dir_dot(const uint8_t *row, int nb, int s, int 
     return acc;
 }
 
-__device__ __forceinline__ float dir_silu(float g) { return g / (1.0f + expf(-g)); }
-
 // SWIGLU: N is the gate rows' count, the up rows follow them (the fused
 // gate/up linear), and y[r] = silu(gate r) * up r.
 template <bool SWIGLU>
@@ -110,7 +108,7 @@ direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const f
         const float g = dir_dot(dir_row(parts, n_parts, r), nb, s, sub, sx);
         if (SWIGLU) {
             const float u = dir_dot(dir_row(parts, n_parts, N + r), nb, s, sub, sx);
-            if (lane == 0) y[r] = dir_silu(g) * u;
+            if (lane == 0) y[r] = silu(g) * u;
         } else if (lane == 0) {
             y[r] = g;
         }
@@ -118,10 +116,18 @@ direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const f
 }
 
 template <bool SWIGLU>
-cudaError_t dir_resident(int smem, const DeviceInfo &di, int &n)
+cudaError_t dir_launch(const kq_cuda_dense_args *a, cudaStream_t s)
 {
     static std::atomic<long long> last(-1);
-    return resident_cached(direct_q4k<SWIGLU>, kDirThreads, smem, di, last, n);
+    const int smem = (int)xq_smem_bytes(a->n_cols);
+    const int64_t outs = SWIGLU ? a->n_rows / 2 : a->n_rows;
+    int64_t grid = 0;
+    cudaError_t e = persistent_grid(direct_q4k<SWIGLU>, kDirThreads, smem, last,
+                                    (outs + kDirThreads / 32 - 1) / (kDirThreads / 32), grid);
+    if (e != cudaSuccess) return e;
+    direct_q4k<SWIGLU><<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols, outs,
+                                                                  a->x, a->y);
+    return cudaGetLastError();
 }
 
 }  // namespace
@@ -146,24 +152,7 @@ extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cuda
         a->uniform_type != T_Q4_K || a->n_cols % 256 != 0 || a->n_cols > kDirMaxK ||
         (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
-    const int smem = (int)xq_smem_bytes(a->n_cols);
-    DeviceInfo di;
-    int per_sm = 0;
-    cudaError_t e = device_info(di);
-    if (e == cudaSuccess) e = a->swiglu ? dir_resident<true>(smem, di, per_sm) : dir_resident<false>(smem, di, per_sm);
-    if (e == cudaSuccess) {
-        const int64_t outs = a->swiglu ? a->n_rows / 2 : a->n_rows;
-        int64_t grid = (int64_t)di.sms * (per_sm < 1 ? 1 : per_sm);
-        int64_t need = (outs + kDirThreads / 32 - 1) / (kDirThreads / 32);
-        if (grid > need) grid = need;
-        if (a->swiglu)
-            direct_q4k<true><<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,
-                                                                      outs, a->x, a->y);
-        else
-            direct_q4k<false><<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols,
-                                                                       outs, a->x, a->y);
-        e = cudaGetLastError();
-    }
+    cudaError_t e = a->swiglu ? dir_launch<true>(a, s) : dir_launch<false>(a, s);
     a->kernel = a->swiglu ? "direct q4_K swiglu m=1" : "direct q4_K m=1";
     *err = e;
     return 1;

@@ -51,7 +51,7 @@ constexpr int kD32Units = (32 * kD32MaxBytes + 15) / 16 / 32 + 1;  // 16-byte lo
 constexpr int kD32Slot = 32 * kD32MaxBytes + 16;  // a warp's chunk, and slack for the last word
 constexpr int kD32MaxParts = 8;  // q/k/v, gate/up: a fused call has few parts
 
-// The eight 4-byte words of bytes p .. p + 31 in shared memory (p any
+// The N 4-byte words of bytes p .. p + 4N - 1 in shared memory (p any
 // address): aligned reads and funnel shifts; reads at most 3 bytes past the
 // end, which the slot's slack covers.
 template <int N>
@@ -250,24 +250,14 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
 }
 
 template <int T>
-cudaError_t d32_resident(int smem, const DeviceInfo &di, int &n)
-{
-    static std::atomic<long long> last(-1);
-    return resident_cached(direct_b32<T>, kD32Threads, smem, di, last, n);
-}
-
-template <int T>
 cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s)
 {
+    static std::atomic<long long> last(-1);
     const int smem = (int)((xq_smem_bytes(a->n_cols) + 15) / 16 * 16 + kD32Warps * kD32Slot);
-    DeviceInfo di;
-    int per_sm = 0;
-    cudaError_t e = device_info(di);
-    if (e == cudaSuccess) e = d32_resident<T>(smem, di, per_sm);
+    int64_t grid = 0;
+    cudaError_t e = persistent_grid(direct_b32<T>, kD32Threads, smem, last,
+                                    (work + kD32Warps - 1) / kD32Warps, grid);
     if (e != cudaSuccess) return e;
-    int64_t grid = (int64_t)di.sms * (per_sm < 1 ? 1 : per_sm);
-    const int64_t need = (work + kD32Warps - 1) / kD32Warps;
-    if (grid > need) grid = need;
     direct_b32<T><<<(unsigned)grid, kD32Threads, smem, s>>>(a->parts, a->n_parts, a->n_cols, a->x, a->y);
     return cudaGetLastError();
 }

@@ -287,8 +287,6 @@ template <int M> __device__ __forceinline__ void warp_sum(Acc<M> &acc)
             for (int o = 16; o > 0; o >>= 1) acc.v[r][i] += __shfl_xor_sync(0xffffffffu, acc.v[r][i], o);
 }
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
-
 // Lane r*M + i writes (row r, x row i) of a plain pair of rows; row 1 is
 // skipped when it duplicates row 0 (a part's odd last row).
 template <int M>

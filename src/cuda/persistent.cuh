@@ -1,11 +1,12 @@
 // Sizing a persistent grid (one full wave of a kernel's blocks, each looping
-// over its share of the work), for stream_gemv.cu and direct_gemv.cu: the
+// over its share of the work), for stream_gemv.cu and the direct kernels: the
 // SM count per device and the occupancy calculator's blocks per SM, both
 // cached, since every decode call asks and the answers do not change.
 #ifndef KQ_CUDA_PERSISTENT_CUH
 #define KQ_CUDA_PERSISTENT_CUH
 
 #include <atomic>
+#include <cstdint>
 #include <cuda_runtime.h>
 
 namespace kqc {
@@ -44,6 +45,22 @@ cudaError_t resident_cached(Kernel kernel, int threads, int smem, const DeviceIn
     cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem);
     if (e == cudaSuccess) last.store(key | (n & 0xff));
     return e;
+}
+
+// A persistent grid for `kernel`: one full wave (the SMs times the blocks
+// that fit on one, at least one), but no more blocks than `need`.
+template <typename Kernel>
+cudaError_t persistent_grid(Kernel kernel, int threads, int smem, std::atomic<long long> &last,
+                            int64_t need, int64_t &grid)
+{
+    DeviceInfo di;
+    int per_sm = 0;
+    cudaError_t e = device_info(di);
+    if (e == cudaSuccess) e = resident_cached(kernel, threads, smem, di, last, per_sm);
+    if (e != cudaSuccess) return e;
+    grid = (int64_t)di.sms * (per_sm < 1 ? 1 : per_sm);
+    if (grid > need) grid = need;
+    return cudaSuccess;
 }
 
 }  // namespace kqc

@@ -108,8 +108,6 @@ __device__ __forceinline__ float *out_row(const GemmParams &p, int64_t xrow)
     return p.y + r * p.ldy;
 }
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
-
 // Launchers (one per kernel family); bn is 64 or 128.
 // *name: the kernel that ran (KQ_PROFILE).
 cudaError_t gemm_sm90_launch(const GemmParams &p, int bn, dim3 grid, cudaStream_t s,

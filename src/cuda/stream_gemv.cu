@@ -308,25 +308,15 @@ template <int T, int M, bool FUSED> constexpr int smem_bytes_max()
     return kStages * stage_bytes<T>() + (FUSED ? (int)xq_smem_bytes(kFusedMaxK) : 0) + kSlack;
 }
 
-// Blocks of the kernel with `smem` bytes that fit on one SM; the grid is
-// one full wave, since every block loops over tiles.
+// The grid is one full wave, since every block loops over tiles.
 template <int T, int M, bool FUSED>
-cudaError_t resident_blocks(int smem, const DeviceInfo &di, int &n)
+cudaError_t launch(const kq_cuda_dense_args *a, int64_t m0, cudaStream_t s)
 {
     static std::atomic<long long> last(-1);
-    return resident_cached(stream_rows<T, M, FUSED>, kThreads, smem, di, last, n);
-}
-
-template <int T, int M, bool FUSED>
-cudaError_t launch(const kq_cuda_dense_args *a, int64_t m0, const DeviceInfo &di, cudaStream_t s)
-{
     int smem = kStages * stage_bytes<T>() + (FUSED ? (int)xq_smem_bytes(a->n_cols) : 0) + kSlack;
-    int per_sm = 0;
-    cudaError_t e = resident_blocks<T, M, FUSED>(smem, di, per_sm);
+    int64_t grid = 0;
+    cudaError_t e = persistent_grid(stream_rows<T, M, FUSED>, kThreads, smem, last, a->n_blocks, grid);
     if (e != cudaSuccess) return e;
-    per_sm = per_sm < 1 ? 1 : per_sm;
-    int64_t grid = (int64_t)di.sms * per_sm;
-    if (grid > a->n_blocks) grid = a->n_blocks;
     const int8_t *xq = static_cast<const int8_t *>(a->scratch);
     size_t d_off = 0, s_off = 0;
     kq__cuda_xq_layout(a->n_cols, &d_off, &s_off);
@@ -337,21 +327,21 @@ cudaError_t launch(const kq_cuda_dense_args *a, int64_t m0, const DeviceInfo &di
 }
 
 template <int T, int M>
-cudaError_t launch_tiles(const kq_cuda_dense_args *a, const DeviceInfo &di, cudaStream_t s)
+cudaError_t launch_tiles(const kq_cuda_dense_args *a, cudaStream_t s)
 {
     for (int64_t m0 = 0; m0 < a->m; m0 += M) {
         int64_t mt = a->m - m0 < M ? a->m - m0 : M;
         cudaError_t e = kq__cuda_quantize_rows(a->x + m0 * a->n_cols, mt, a->n_cols, a->scratch, s);
-        if (e == cudaSuccess) e = launch<T, M, false>(a, m0, di, s);
+        if (e == cudaSuccess) e = launch<T, M, false>(a, m0, s);
         if (e != cudaSuccess) return e;
     }
     return cudaSuccess;
 }
 
-template <int T> cudaError_t run(const kq_cuda_dense_args *a, const DeviceInfo &di, cudaStream_t s)
+template <int T> cudaError_t run(const kq_cuda_dense_args *a, cudaStream_t s)
 {
-    if (a->m == 1 && a->n_cols <= kFusedMaxK) return launch<T, 1, true>(a, 0, di, s);
-    return launch_tiles<T, 4>(a, di, s);
+    if (a->m == 1 && a->n_cols <= kFusedMaxK) return launch<T, 1, true>(a, 0, s);
+    return launch_tiles<T, 4>(a, s);
 }
 
 template <int T> cudaError_t allow_smem()
@@ -390,7 +380,7 @@ extern "C" int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cuda
         a->n_cols >= ((int64_t)1 << 30) || (int64_t)a->n_blocks * (a->n_cols / 256) >= INT32_MAX ||
         (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
-    cudaError_t (*fn)(const kq_cuda_dense_args *, const DeviceInfo &, cudaStream_t);
+    cudaError_t (*fn)(const kq_cuda_dense_args *, cudaStream_t);
     switch (t) {
 #define KQ_STREAM_CASE(ID, name, BLOCK, elems, act) \
     case ID: fn = run<ID>; break;
@@ -398,9 +388,7 @@ extern "C" int kq__cuda_stream_dense(kq_cuda_dense_args *a, cudaStream_t s, cuda
 #undef KQ_STREAM_CASE
     default: return 0;  // float weights, parts of several types: matvec.cu
     }
-    DeviceInfo di;
-    cudaError_t e = device_info(di);
-    if (e == cudaSuccess) e = fn(a, di, s);
+    cudaError_t e = fn(a, s);
     a->kernel = a->m == 1 ? "stream m=1" : "stream m<=4";
     *err = e;
     return 1;
