@@ -38,6 +38,13 @@ static int launched(void)
     return (int)cudaGetLastError();
 }
 
+/* The first key a query at position p sees: 0, or the start of its sliding
+ * window on a local layer. Both kernels mask by it. */
+__device__ static inline int64_t window_lo(const kq_cu_arch &a, int swa, int64_t p)
+{
+    return swa && a.n_swa > 0 && p - a.n_swa + 1 > 0 ? p - a.n_swa + 1 : 0;
+}
+
 /* Attention with a warp per (query, key range), head_dim up to AW_MAXD. A block is 8 warps over Q = 8 /
  * G consecutive query rows of one head; the G warps of a query take
  * alternate chunks of 32 keys and merge their softmax states at the end.
@@ -91,8 +98,7 @@ attention_warp_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32
             const int d = lane + 32 * e;
             qd[e] = d < hd ? qkv[i * (q_dim + 2 * kv_dim) + (int64_t)h * hd + d] : 0.0f;
         }
-        int64_t lo = 0;
-        if (swa && a.n_swa > 0 && p - a.n_swa + 1 > 0) lo = p - a.n_swa + 1;
+        const int64_t lo = window_lo(a, swa, p);
         for (int64_t j0 = lo + 32 * (int64_t)grp; j0 <= p; j0 += 32 * (int64_t)G) {
             const int nk = p + 1 - j0 < 32 ? (int)(p + 1 - j0) : 32;
             float dot[32];
@@ -247,7 +253,7 @@ attention_tile_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32
             const int p = pos[i];
             r_seq[r] = seq ? seq[i] : 0;
             r_hi[r] = p;
-            r_lo[r] = swa && a.n_swa > 0 && p - a.n_swa + 1 > 0 ? (int)(p - a.n_swa + 1) : 0;
+            r_lo[r] = (int)window_lo(a, swa, p);
         }
     }
     __syncthreads();
