@@ -37,6 +37,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "pdl.cuh"
 #include "persistent.cuh"
 #include "xquant.cuh"
 
@@ -97,6 +98,7 @@ template <bool SWIGLU>
 __global__ void __launch_bounds__(kDirThreads)
 direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y)
 {
+    pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];
     const XqSmem sx = xq_smem_carve(smem, K);
     xq_quantize_shared<kDirThreads>(x, K, sx);
@@ -125,9 +127,8 @@ cudaError_t dir_launch(const kq_cuda_dense_args *a, cudaStream_t s)
     cudaError_t e = persistent_grid(direct_q4k<SWIGLU>, kDirThreads, smem, last,
                                     (outs + kDirThreads / 32 - 1) / (kDirThreads / 32), grid);
     if (e != cudaSuccess) return e;
-    direct_q4k<SWIGLU><<<(unsigned)grid, kDirThreads, smem, s>>>(a->parts, a->n_parts, a->n_cols, outs,
-                                                                  a->x, a->y);
-    return cudaGetLastError();
+    return launch_pdl(direct_q4k<SWIGLU>, (unsigned)grid, kDirThreads, smem, s, a->parts, a->n_parts,
+                      a->n_cols, outs, a->x, a->y);
 }
 
 }  // namespace

@@ -35,6 +35,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "pdl.cuh"
 #include "xquant.cuh"
 
 namespace kqc {
@@ -329,6 +330,7 @@ __global__ void KQ_BOUNDS
 dense_plain(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x,
             float *y, int64_t m, int64_t m_off, bool vec, XQ xq)
 {
+    pdl_start();
     int p = 0;
     while (p + 1 < n_parts && (int)blockIdx.x >= parts[p + 1].first_block) p++;
     const kq_cuda_part pt = parts[p];
@@ -352,6 +354,7 @@ __global__ void KQ_BOUNDS
 dense_swiglu(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x,
              float *y, int64_t m, int64_t m_off, bool vec, XQ xq)
 {
+    pdl_start();
     int64_t h = N / 2;
     int64_t r = (int64_t)blockIdx.x * KQ_CUDA_SWIGLU_PER_BLOCK + (threadIdx.x >> 5);
     if (r >= h) return;
@@ -389,6 +392,7 @@ template <int T, int M = 1>
 __global__ void KQ_BOUNDS
 experts_plain(kq_cuda_experts_args a, int64_t pair_off, bool vec, XQ xq, int64_t xr_div, int64_t xr_base)
 {
+    pdl_start();
     int64_t pair = pair_off + blockIdx.y;
     int64_t row = (int64_t)blockIdx.x * KQ_CUDA_ROWS_PER_BLOCK + 2 * (threadIdx.x >> 5);
     if (row >= a.n_rows) return;
@@ -415,6 +419,7 @@ template <int T, int M = 1>
 __global__ void KQ_BOUNDS
 experts_swiglu(kq_cuda_experts_args a, int64_t pair_off, bool vec, XQ xq, int64_t xr_div, int64_t xr_base)
 {
+    pdl_start();
     int64_t pair = pair_off + blockIdx.y;
     int64_t r = (int64_t)blockIdx.x * KQ_CUDA_SWIGLU_PER_BLOCK + (threadIdx.x >> 5);
     if (r >= a.n_rows) return;
@@ -446,6 +451,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 quantize_x(const float *x, int64_t ts, int64_t ss, int64_t per, int64_t row0, int64_t rows,
            int64_t K, int8_t *q, float *d, int *sum)
 {
+    pdl_start();
     const int lane = threadIdx.x & 31;
     int64_t spans = (K + 255) / 256;
     int64_t w = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
@@ -462,10 +468,8 @@ cudaError_t quantize(const float *x, int64_t ts, int64_t ss, int64_t per, int64_
 {
     int64_t warps = rows * ((K + 255) / 256);
     unsigned blocks = (unsigned)((warps + kWarps - 1) / kWarps);
-    quantize_x<<<blocks, kWarps * 32, 0, s>>>(x, ts, ss, per, row0, rows, K,
-                                               const_cast<int8_t *>(xq.q), const_cast<float *>(xq.d),
-                                               const_cast<int *>(xq.s));
-    return cudaGetLastError();
+    return launch_pdl(quantize_x, blocks, kWarps * 32, 0, s, x, ts, ss, per, row0, rows, K,
+                      const_cast<int8_t *>(xq.q), const_cast<float *>(xq.d), const_cast<int *>(xq.s));
 }
 
 // The scratch for quantized x: KQ_CUDA_XQ_ROWS rows of K int8, then their
@@ -491,13 +495,9 @@ cudaError_t launch_dense_any(const kq_cuda_dense_args *a, bool vec, unsigned gx,
     for (int64_t t0 = 0; t0 < tiles; t0 += kMaxGridY) {
         int64_t nt = tiles - t0 < kMaxGridY ? tiles - t0 : kMaxGridY;
         dim3 grid(gx, (unsigned)nt);
-        if (a->swiglu)
-            dense_swiglu<M, kAny><<<grid, kWarps * 32, 0, s>>>(
-                a->parts, a->n_parts, a->n_cols, a->n_rows, a->x, a->y, a->m, t0 * M, vec, none);
-        else
-            dense_plain<M, kAny><<<grid, kWarps * 32, 0, s>>>(
-                a->parts, a->n_parts, a->n_cols, a->n_rows, a->x, a->y, a->m, t0 * M, vec, none);
-        cudaError_t e = cudaGetLastError();
+        cudaError_t e = launch_pdl(a->swiglu ? dense_swiglu<M, kAny> : dense_plain<M, kAny>, grid,
+                                   kWarps * 32, 0, s, a->parts, a->n_parts, a->n_cols, a->n_rows,
+                                   a->x, a->y, a->m, t0 * M, vec, none);
         if (e != cudaSuccess) return e;
     }
     return cudaSuccess;
@@ -512,13 +512,9 @@ cudaError_t launch_dense_q8(const kq_cuda_dense_args *a, unsigned gx, cudaStream
         int64_t mt = a->m - m0 < M ? a->m - m0 : M;
         cudaError_t e = quantize(a->x, a->n_cols, 0, 1, m0, mt, a->n_cols, xq, s);
         if (e != cudaSuccess) return e;
-        if (a->swiglu)
-            dense_swiglu<M, T><<<gx, kWarps * 32, 0, s>>>(a->parts, a->n_parts, a->n_cols,
-                                                           a->n_rows, a->x, a->y, a->m, m0, true, xq);
-        else
-            dense_plain<M, T><<<gx, kWarps * 32, 0, s>>>(a->parts, a->n_parts, a->n_cols,
-                                                          a->n_rows, a->x, a->y, a->m, m0, true, xq);
-        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+        e = launch_pdl(a->swiglu ? dense_swiglu<M, T> : dense_plain<M, T>, gx, kWarps * 32, 0, s,
+                       a->parts, a->n_parts, a->n_cols, a->n_rows, a->x, a->y, a->m, m0, true, xq);
+        if (e != cudaSuccess) return e;
     }
     return cudaSuccess;
 }
@@ -575,11 +571,9 @@ cudaError_t launch_experts(const kq_cuda_experts_args &a, bool vec, cudaStream_t
             if (e != cudaSuccess) return e;
         }
         dim3 grid(gx, (unsigned)np);
-        if (a.swiglu)
-            experts_swiglu<T><<<grid, kWarps * 32, 0, s>>>(a, p0, vec, xq, div, p0 / div);
-        else
-            experts_plain<T><<<grid, kWarps * 32, 0, s>>>(a, p0, vec, xq, div, p0 / div);
-        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+        e = launch_pdl(a.swiglu ? experts_swiglu<T> : experts_plain<T>, grid, kWarps * 32, 0, s, a,
+                       p0, vec, xq, div, p0 / div);
+        if (e != cudaSuccess) return e;
     }
     return cudaSuccess;
 }

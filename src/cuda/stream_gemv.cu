@@ -33,6 +33,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "pdl.cuh"
 #include "persistent.cuh"
 #include "stream_types.cuh"
 #include "xquant.cuh"
@@ -233,6 +234,7 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
             const float *x, float *y, int64_t m, int64_t m0, const int8_t *xq, const float *xd,
             const int *xs)
 {
+    pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];
     constexpr int kChunk = Blk<T>::kChunk, kRowBytes = kChunk * Blk<T>::kBytes;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -320,10 +322,10 @@ cudaError_t launch(const kq_cuda_dense_args *a, int64_t m0, cudaStream_t s)
     const int8_t *xq = static_cast<const int8_t *>(a->scratch);
     size_t d_off = 0, s_off = 0;
     kq__cuda_xq_layout(a->n_cols, &d_off, &s_off);
-    stream_rows<T, M, FUSED><<<(unsigned)grid, kThreads, smem, s>>>(
-        a->parts, a->n_parts, a->n_blocks, a->n_cols, a->n_rows, a->x, a->y, a->m, m0, xq,
-        reinterpret_cast<const float *>(xq + d_off), reinterpret_cast<const int *>(xq + s_off));
-    return cudaGetLastError();
+    return launch_pdl(stream_rows<T, M, FUSED>, (unsigned)grid, kThreads, smem, s, a->parts,
+                      a->n_parts, a->n_blocks, a->n_cols, a->n_rows, a->x, a->y, a->m, m0, xq,
+                      reinterpret_cast<const float *>(xq + d_off),
+                      reinterpret_cast<const int *>(xq + s_off));
 }
 
 template <int T, int M>

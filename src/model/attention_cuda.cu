@@ -1,7 +1,7 @@
 /* Attention on the device (ops_cuda.h: kq__cu_attention): softmax(q k^T *
  * scale) v over each query's keys (causal, and inside the sliding window on
  * Gemma 3's local layers), read from the float KV cache at (seq, layer,
- * position). Two kernels; kq__cu_attention picks one per call:
+ * position). Three kernels; kq__cu_attention picks one per call:
  *
  * - attention_tile_k, for batches of 16 tokens or more with head_dim 64, 128
  *   or 256 (prompts): a block owns 16 query rows, the query heads of one KV
@@ -22,8 +22,11 @@
  *   tokens/s against 37,820 in the same run. Each warp still walks its
  *   rows' keys alone, so the last tile of a causal prompt (512 keys) bounds
  *   the layer; splitting long key ranges over warps is the next step.
- * - attention_warp_k, for decode steps and the head sizes above: a warp
- *   per (query, key range), described below.
+ * - attention_split_k, for decode steps (fewer than 16 tokens) with those
+ *   head sizes, where the caller passes scratch: a token's keys cut into
+ *   splits over many blocks, merged by the last block (described below).
+ * - attention_warp_k, for the other head sizes (and without scratch): a
+ *   warp per (query, key range), described below.
  */
 #include <cuda_runtime.h>
 #include <limits.h>
@@ -31,12 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/pdl.cuh"
 #include "ops_cuda.h"
-
-static int launched(void)
-{
-    return (int)cudaGetLastError();
-}
 
 /* The first key a query at position p sees: 0, or the start of its sliding
  * window on a local layer. Both kernels mask by it. */
@@ -76,6 +75,7 @@ attention_warp_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32
                  const int32_t *seq, const float *kc, const float *vc, float *out, int64_t n,
                  int G)
 {
+    kqc::pdl_start();
     __shared__ float part_acc[AW_WARPS][DPL * 32];
     __shared__ float part_m[AW_WARPS], part_l[AW_WARPS];
     const unsigned full = 0xffffffffu;
@@ -187,9 +187,8 @@ static int attention_warp(cudaStream_t s, const kq_cu_arch *a, int layer, int sw
 {
     const int G = n <= AW_WARPS ? AW_WARPS : 2, Q = AW_WARPS / G;
     dim3 grid((unsigned)((n + Q - 1) / Q), (unsigned)a->n_head);
-    attention_warp_k<DPL><<<grid, AW_WARPS * 32, 0, s>>>(*a, layer, swa, qkv, pos, seq, kc, vc, out,
-                                                         n, G);
-    return launched();
+    return (int)kqc::launch_pdl(attention_warp_k<DPL>, grid, AW_WARPS * 32, 0, s, *a, layer, swa,
+                                qkv, pos, seq, kc, vc, out, n, G);
 }
 
 
@@ -228,6 +227,7 @@ attention_tile_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32
                  const int32_t *seq, const float *kc, const float *vc, float *out, int64_t n,
                  int hpb, int tpb, int nsub)
 {
+    kqc::pdl_start();
     constexpr int HD = 32 * DPL, U = HD / 4; /* 16-byte units a row */
     extern __shared__ __align__(16) float at_sm[];
     float *Ks = at_sm, *Vs = Ks + AT_KEYS * HD, *Qs = Vs + AT_KEYS * HD;
@@ -400,9 +400,211 @@ static int attention_tile(cudaStream_t s, const kq_cu_arch *a, int layer, int sw
     const int64_t tiles = (n + tpb - 1) / tpb, ys = (int64_t)a->n_head_kv * nsub;
     if (tiles > INT_MAX || ys > 65535) return (int)cudaErrorInvalidValue;
     dim3 grid((unsigned)tiles, (unsigned)ys);
-    attention_tile_k<DPL><<<grid, AT_WARPS * 32, bytes, s>>>(*a, layer, swa, qkv, pos, seq, kc, vc,
-                                                             out, n, hpb, tpb, nsub);
-    return launched();
+    return (int)kqc::launch_pdl(attention_tile_k<DPL>, grid, AT_WARPS * 32, bytes, s, *a, layer,
+                                swa, qkv, pos, seq, kc, vc, out, n, hpb, tpb, nsub);
+}
+
+/* ----------------------------------------------------------- split kernel */
+
+/* attention_split_k, for decode steps (under AT_MIN_TOKENS tokens) with
+ * head_dim 64, 128 or 256: a block per (token, KV head and up to AS_RB of
+ * its query heads, key split). A decode query has few keys (a few hundred
+ * rows of K and V), so the time is the latency of reading them; the warp
+ * kernel gave one token's head a single block (grid 1 x 4 for Gemma 3 270M:
+ * 27.8 us under ncu, the largest kernel of its layer). Here the key range
+ * [window start, pos] is cut into up to S splits of whole 32-key chunks,
+ * so S blocks on S SMs read it at once, and each block serves all the
+ * query heads of its KV head from one copy of the chunk in shared memory.
+ * A block stages a chunk's K and V rows by cp.async (16 loads in flight a
+ * thread at head_dim 256), computes the R x 32 scores (a warp per query
+ * head, a lane per key: rows padded by 4 floats, so the 8 lanes of a
+ * 16-byte phase hit distinct banks), folds them into each head's running
+ * max and sum, and adds the weighted value rows (a thread per dimension).
+ * Splits write their unnormalised sums and (max, sum) to scratch; the last
+ * block of a (token, head group) to finish, counted by a ticket, merges
+ * them in split order (the same result every run) and resets the ticket.
+ * S is fixed per call shape (graph replay keeps the grid), and the span of
+ * a split is worked out on the device from the token's position, so a
+ * block whose split lies past the present keys leaves at once.
+ * Measured: see the closing lines of bench/RESULTS.md's seventh-session
+ * entry (Gemma 3 270M stand-in decode). */
+#define AS_KEYS 32
+#define AS_THREADS 256
+#define AS_RB 8 /* query heads a block: a warp each in the score step */
+#define AS_SPLITS 16 /* most splits of a key range: the merge reads this many partials */
+
+template <int HD> struct AsSmem {
+    static constexpr int pad = HD + 4;
+    static constexpr size_t floats = 2 * AS_KEYS * pad + AS_RB * HD + AS_RB * AS_KEYS + 2 * AS_RB;
+    static constexpr size_t bytes = floats * sizeof(float);
+};
+
+template <int HD>
+__global__ static void __launch_bounds__(AS_THREADS)
+attention_split_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int32_t *pos,
+                  const int32_t *seq, const float *kc, const float *vc, float *out, int nsub, int S,
+                  float *part, int32_t *ticket)
+{
+    kqc::pdl_start();
+    constexpr int P = AsSmem<HD>::pad, U = HD / 4;
+    constexpr int TPD = AS_THREADS / HD; /* threads a dimension: they split the heads */
+    constexpr int RPT = AS_RB / TPD;     /* heads a thread in the value step */
+    static_assert(AS_THREADS % HD == 0 && AS_RB % TPD == 0, "block shape");
+    extern __shared__ __align__(16) float as_sm[];
+    float *Ks = as_sm, *Vs = Ks + AS_KEYS * P, *Qs = Vs + AS_KEYS * P, *Ws = Qs + AS_RB * HD;
+    float *Fs = Ws + AS_RB * AS_KEYS, *Ls = Fs + AS_RB; /* chunk factors; then the final sums */
+    __shared__ int s_last;
+    const unsigned full = 0xffffffffu;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int64_t i = blockIdx.x;
+    const int G = a.n_head / a.n_head_kv, g = blockIdx.y / nsub, h0 = (blockIdx.y % nsub) * AS_RB;
+    const int R = G - h0 < AS_RB ? G - h0 : AS_RB, split = blockIdx.z;
+    const int64_t q_dim = (int64_t)a.n_head * HD, kv_dim = (int64_t)a.n_head_kv * HD;
+    const int64_t p = pos[i], lo = window_lo(a, swa, p);
+    const int64_t chunks = (p - lo + AS_KEYS) / AS_KEYS; /* p >= lo: at least one key */
+    const int64_t per = (chunks + S - 1) / S;            /* chunks a split */
+    const int nact = (int)((chunks + per - 1) / per);
+    if (split >= nact) return;
+    const int64_t k_begin = lo + (int64_t)split * per * AS_KEYS;
+    const int64_t k_end = k_begin + per * AS_KEYS < p + 1 ? k_begin + per * AS_KEYS : p + 1;
+    const int64_t sq = seq ? seq[i] : 0;
+    const int64_t base = (sq * a.n_layer + layer) * a.n_ctx * kv_dim + (int64_t)g * HD;
+    const float *K = kc + base, *V = vc + base;
+    const int64_t head0 = (int64_t)g * G + h0; /* the block's first query head */
+
+    for (int x = tid; x < AS_RB * HD; x += AS_THREADS) {
+        const int r = x / HD;
+        Qs[x] = r < R ? qkv[i * (q_dim + 2 * kv_dim) + (head0 + r) * HD + x % HD] : 0.0f;
+    }
+    const int d = tid % HD, r0 = tid / HD; /* value step: dimension d of heads r0 + TPD t */
+    float acc[RPT];
+#pragma unroll
+    for (int t = 0; t < RPT; t++) acc[t] = 0.0f;
+    float run_m = -INFINITY, run_l = 0.0f; /* warp r's head r */
+
+    for (int64_t j0 = k_begin; j0 < k_end; j0 += AS_KEYS) {
+        const int nk = k_end - j0 < AS_KEYS ? (int)(k_end - j0) : AS_KEYS;
+        for (int x = tid; x < AS_KEYS * U; x += AS_THREADS) {
+            const int k = x / U, u = x % U, bytes = k < nk ? 16 : 0;
+            const int64_t off = (j0 + (k < nk ? k : 0)) * kv_dim + 4 * u;
+            at_copy16(Ks + k * P + 4 * u, K + off, bytes);
+            at_copy16(Vs + k * P + 4 * u, V + off, bytes);
+        }
+        at_copy_wait();
+        __syncthreads();
+        if (warp < R) {
+            const float *qr = Qs + warp * HD, *kr = Ks + lane * P;
+            float sc = 0.0f;
+#pragma unroll 8
+            for (int u = 0; u < U; u++) {
+                const float4 k4 = *(const float4 *)(kr + 4 * u), q4 = *(const float4 *)(qr + 4 * u);
+                sc = fmaf(q4.x, k4.x, sc);
+                sc = fmaf(q4.y, k4.y, sc);
+                sc = fmaf(q4.z, k4.z, sc);
+                sc = fmaf(q4.w, k4.w, sc);
+            }
+            const float s = lane < nk ? sc * a.attn_scale : -INFINITY;
+            float cmax = s;
+            for (int o = 16; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(full, cmax, o));
+            const float nm = fmaxf(run_m, cmax); /* finite: key j0 is in range */
+            const float fac = expf(run_m - nm), ex = lane < nk ? expf(s - nm) : 0.0f;
+            float sum = ex;
+            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(full, sum, o);
+            run_l = run_l * fac + sum;
+            run_m = nm;
+            Ws[warp * AS_KEYS + lane] = ex;
+            if (lane == 0) Fs[warp] = fac;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int t = 0; t < RPT; t++) {
+            const int r = r0 + TPD * t;
+            if (r >= R) break;
+            float v = acc[t] * Fs[r];
+            const float *w = Ws + r * AS_KEYS;
+            for (int k = 0; k < nk; k++) v = fmaf(w[k], Vs[k * P + d], v);
+            acc[t] = v;
+        }
+        __syncthreads(); /* the next chunk overwrites K, V and the weights */
+    }
+    if (warp < R && lane == 0) Fs[warp] = run_m, Ls[warp] = run_l;
+    __syncthreads();
+    if (nact == 1) {
+#pragma unroll
+        for (int t = 0; t < RPT; t++) {
+            const int r = r0 + TPD * t;
+            if (r < R) out[i * q_dim + (head0 + r) * HD + d] = acc[t] / Ls[r];
+        }
+        return;
+    }
+    /* partial of (token i, head, split): HD sums, then max and sum */
+    const int64_t stride = HD + 2;
+#pragma unroll
+    for (int t = 0; t < RPT; t++) {
+        const int r = r0 + TPD * t;
+        if (r >= R) continue;
+        float *pr = part + ((i * a.n_head + head0 + r) * AS_SPLITS + split) * stride;
+        pr[d] = acc[t];
+        if (d == 0) pr[HD] = Fs[r], pr[HD + 1] = Ls[r];
+    }
+    __threadfence();
+    __syncthreads();
+    int32_t *tk = ticket + i * gridDim.y + blockIdx.y;
+    if (tid == 0) s_last = atomicAdd(tk, 1) == nact - 1;
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();
+#pragma unroll
+    for (int t = 0; t < RPT; t++) {
+        const int r = r0 + TPD * t;
+        if (r >= R) continue;
+        const float *pr = part + (i * a.n_head + head0 + r) * AS_SPLITS * stride;
+        float M = -INFINITY;
+        for (int s2 = 0; s2 < nact; s2++) M = fmaxf(M, __ldcg(pr + s2 * stride + HD));
+        float L = 0.0f, v = 0.0f;
+        for (int s2 = 0; s2 < nact; s2++) {
+            const float f = expf(__ldcg(pr + s2 * stride + HD) - M);
+            L += __ldcg(pr + s2 * stride + HD + 1) * f;
+            v += __ldcg(pr + s2 * stride + d) * f;
+        }
+        out[i * q_dim + (head0 + r) * HD + d] = v / L;
+    }
+    if (tid == 0) *tk = 0; /* ready for the next launch */
+}
+
+static int sm_count(void)
+{
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
+        n = 1;
+    return n;
+}
+
+template <int HD>
+static int attention_split(cudaStream_t s, const kq_cu_arch *a, int layer, int swa, const float *qkv,
+                           const int32_t *pos, const int32_t *seq, int64_t n, const float *kc,
+                           const float *vc, const kq_cu_att_scratch *sc, float *out)
+{
+    constexpr size_t bytes = AsSmem<HD>::bytes;
+    /* as attention_tile: once per kernel, not a stream operation */
+    static const cudaError_t attr = cudaFuncSetAttribute(
+        attention_split_k<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    if (attr != cudaSuccess) return (int)attr;
+    static const int sms = sm_count();
+    const int G = a->n_head / a->n_head_kv, nsub = (G + AS_RB - 1) / AS_RB;
+    const int64_t groups = n * a->n_head_kv * nsub;
+    /* about two blocks an SM over the whole call */
+    int64_t S = (2 * (int64_t)sms + groups - 1) / groups;
+    S = S < 1 ? 1 : S > AS_SPLITS ? AS_SPLITS : S;
+    dim3 grid((unsigned)n, (unsigned)(a->n_head_kv * nsub), (unsigned)S);
+    return (int)kqc::launch_pdl(attention_split_k<HD>, grid, AS_THREADS, bytes, s, *a, layer, swa,
+                                qkv, pos, seq, kc, vc, out, nsub, (int)S, sc->part, sc->ticket);
+}
+
+extern "C" int64_t kq__cu_attention_part_floats(const kq_cu_arch *a, int64_t tokens)
+{
+    return tokens * a->n_head * AS_SPLITS * (int64_t)(a->head_dim + 2);
 }
 
 /* Below this many tokens a call is a decode step: the warp kernel spreads
@@ -422,11 +624,18 @@ static bool kq__cu_attention_forced_warp(void)
 
 extern "C" int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, int swa,
                                 const float *qkv, const int32_t *pos, const int32_t *seq, int64_t n,
-                                const float *k_cache, const float *v_cache, float *out)
+                                const float *k_cache, const float *v_cache,
+                                const kq_cu_att_scratch *sc, float *out)
 {
     if (n <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
     const int hd = a->head_dim;
+    const bool split_ok = n < AT_MIN_TOKENS && sc && sc->part && sc->ticket && n <= sc->tokens;
+    if (split_ok && !kq__cu_attention_forced_warp()) {
+        if (hd == 64) return attention_split<64>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, sc, out);
+        if (hd == 128) return attention_split<128>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, sc, out);
+        if (hd == 256) return attention_split<256>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, sc, out);
+    }
     if (n >= AT_MIN_TOKENS && !kq__cu_attention_forced_warp()) {
         if (hd == 64) return attention_tile<2>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);
         if (hd == 128) return attention_tile<4>(s, a, layer, swa, qkv, pos, seq, n, k_cache, v_cache, out);

@@ -34,6 +34,11 @@ static void free_bufs(kq_model *m)
     kq_free(m->b, B->d_pos);
     kq_free(m->b, B->d_seq);
     kq_free(m->b, B->d_idx);
+    kq_free(m->b, B->att_part);
+    kq_free(m->b, B->att_ticket);
+    B->att_part = NULL;
+    B->att_ticket = NULL;
+    B->att_tokens = 0;
     free(B->host_x);
     free(B->host_router);
     free(B->host_w);
@@ -41,6 +46,35 @@ static void free_bufs(kq_model *m)
     B->ids = B->d_pos = B->d_seq = B->d_idx = B->host_ids = NULL;
     B->host_x = B->host_router = B->host_w = NULL;
     B->cap = 0;
+}
+
+#ifdef KQ_HAVE_CUDA
+#include "ops_cuda.h"
+#endif
+
+/* The split decode attention's scratch (ops_cuda.h), for batches of up to
+ * 15 tokens: the partial sums, and tickets that start at zero. */
+static kq_status alloc_attention_scratch(kq_model *m, int64_t n)
+{
+#ifdef KQ_HAVE_CUDA
+    kq_model_bufs *B = &m->buf;
+    const int64_t t = n < 15 ? n : 15;
+    const kq_cu_arch a = {.n_head = (int)m->c.n_head, .head_dim = (int)m->c.head_dim};
+    kq_status st;
+    if ((st = alloc_floats(m->b, kq__cu_attention_part_floats(&a, t), 1, &B->att_part,
+                           "attention partials")) ||
+        (st = alloc_floats(m->b, t, m->c.n_head, (float **)&B->att_ticket, "attention tickets")))
+        return st;
+    int32_t *zero = calloc((size_t)(t * m->c.n_head), sizeof(int32_t));
+    if (!zero) return kq__fail(KQ_ERR_NO_MEMORY, "model: no host memory for the attention tickets");
+    st = kq_copy_to_device(m->b, B->att_ticket, zero, (size_t)(t * m->c.n_head) * sizeof(int32_t));
+    free(zero);
+    if (st == KQ_OK) B->att_tokens = t;
+    return st;
+#else
+    (void)m, (void)n;
+    return KQ_OK;
+#endif
 }
 
 /* Scratch for a batch of n tokens (grown, never shrunk). */
@@ -82,7 +116,8 @@ static kq_status reserve(kq_model *m, int64_t n)
         }
         if ((st = alloc_floats(m->b, n, 1, (float **)&B->d_pos, "device positions")) ||
             (st = alloc_floats(m->b, n, 1, (float **)&B->d_seq, "device sequences")) ||
-            (st = alloc_floats(m->b, n, 1, (float **)&B->d_idx, "device row indices")))
+            (st = alloc_floats(m->b, n, 1, (float **)&B->d_idx, "device row indices")) ||
+            (st = alloc_attention_scratch(m, n)))
             goto fail;
         if (c->n_expert > 0) {
             B->host_router = malloc((size_t)n * (size_t)c->n_expert * sizeof(float));
@@ -112,6 +147,12 @@ static kq_status alloc_cache(kq_model *m)
     if ((st = alloc_floats(m->b, total, m->kv_dim, &m->k_cache, "K cache")) ||
         (st = alloc_floats(m->b, total, m->kv_dim, &m->v_cache, "V cache")))
         return st;
+    if (m->dev) {
+        const size_t bytes = (size_t)m->c.n_rot * sizeof(double);
+        if ((st = kq_alloc(m->b, bytes, (void **)&m->d_inv_freq)) ||
+            (st = kq_copy_to_device(m->b, m->d_inv_freq, m->c.inv_freq, bytes)))
+            return kq__fail_context(st, "model: the RoPE table: ");
+    }
     m->seq_len = calloc((size_t)m->n_seq, sizeof(int32_t));
     if (!m->seq_len) return kq__fail(KQ_ERR_NO_MEMORY, "model: no memory for the sequence table");
     return KQ_OK;
@@ -189,6 +230,7 @@ void kq_model_free(kq_model *m)
     kq__model_free_weights(m);
     kq_free(m->b, m->k_cache);
     kq_free(m->b, m->v_cache);
+    kq_free(m->b, m->d_inv_freq);
     free(m->seq_len);
     kq__tokenizer_free(m->tok);
     kq__model_config_free(&m->c);

@@ -78,6 +78,9 @@ typedef struct kq_model_bufs {
      * on the device, host staging for the embedding rows and the routing,
      * and the logits before they are copied to the caller */
     int32_t *d_pos, *d_seq, *d_idx;
+    float *att_part;     /* device: the split decode attention's partials ... */
+    int32_t *att_ticket; /* ... and its tickets (zeroed at allocation) */
+    int64_t att_tokens;  /* tokens they serve: min(cap, 15) */
     float *host_x, *host_router, *host_w;
     int32_t *host_ids;
     float *d_logits;
@@ -118,6 +121,7 @@ struct kq_model {
     /* KV cache: k[((s * n_layer + l) * n_ctx + p) * kv_dim], the same for v. */
     int64_t n_ctx, n_seq, kv_dim;
     float *k_cache, *v_cache;
+    double *d_inv_freq; /* device copy of c.inv_freq (NULL on the host) */
     int32_t *seq_len;
     kq_model_bufs buf;
     kq_model_graphs graphs;

@@ -191,11 +191,13 @@ static kq_status attention_run(kq_model *m, int64_t layer, const int32_t *pos, c
         kq_cu_arch a = cu_arch(m);
         int swa = m->c.n_swa > 0 && m->c.is_swa[layer];
         kq_status st = cu(kq__cu_qk_prep(STREAM, &a, (int)layer, swa, m->buf.qkv, L->q_norm,
-                                         L->k_norm, L->rope_freqs, pos, seq, n, m->k_cache,
+                                         L->k_norm, L->rope_freqs, m->d_inv_freq, pos, seq, n,
+                                         m->k_cache,
                                          m->v_cache), "q/k norms and rope");
         if (st != KQ_OK) return st;
+        const kq_cu_att_scratch sc = {m->buf.att_part, m->buf.att_ticket, m->buf.att_tokens};
         return cu(kq__cu_attention(STREAM, &a, (int)layer, swa, m->buf.qkv, pos, seq, n, m->k_cache,
-                                   m->v_cache, m->buf.att), "attention");
+                                   m->v_cache, &sc, m->buf.att), "attention");
     }
 #endif
     kq__model_qk_prep(m, layer, pos, seq, n);

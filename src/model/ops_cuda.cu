@@ -4,14 +4,10 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
+#include "cuda/pdl.cuh"
 #include "ops_cuda.h"
 
 #define BLOCK 256
-
-static int launched(void)
-{
-    return (int)cudaGetLastError();
-}
 
 /* Sum over the block (blockDim.x a multiple of 32, at most 1024). */
 __device__ static float block_sum(float v, float *red)
@@ -30,6 +26,7 @@ __device__ static float block_sum(float v, float *red)
 __global__ static void rmsnorm_k(const float *x, const float *w, float *y, int64_t n, int64_t sx,
                                  int64_t sy, float eps)
 {
+    kqc::pdl_start();
     __shared__ float red[32];
     const float *xr = x + blockIdx.x * sx;
     float *yr = y + blockIdx.x * sy;
@@ -44,8 +41,8 @@ extern "C" int kq__cu_rmsnorm(void *stream, const float *x, const float *w, floa
                               int64_t n, int64_t sx, int64_t sy, float eps)
 {
     if (rows <= 0) return 0;
-    rmsnorm_k<<<(unsigned)rows, BLOCK, 0, (cudaStream_t)stream>>>(x, w, y, n, sx, sy, eps);
-    return launched();
+    return (int)kqc::launch_pdl(rmsnorm_k, (unsigned)rows, BLOCK, 0, (cudaStream_t)stream, x, w, y,
+                                n, sx, sy, eps);
 }
 
 /* One block per row. The sums run in the same order as rmsnorm_k's, so the
@@ -53,6 +50,7 @@ extern "C" int kq__cu_rmsnorm(void *stream, const float *x, const float *w, floa
 __global__ static void residual_k(float *x, float *y, const float *post_w, const float *norm_w,
                                   float *h, int64_t n, float eps)
 {
+    kqc::pdl_start();
     __shared__ float red[32];
     float *xr = x + blockIdx.x * n, *yr = y + blockIdx.x * n;
     float sc = 1.0f;
@@ -78,8 +76,8 @@ extern "C" int kq__cu_residual(void *stream, float *x, float *y, const float *po
                                const float *norm_w, float *h, int64_t rows, int64_t n, float eps)
 {
     if (rows <= 0) return 0;
-    residual_k<<<(unsigned)rows, BLOCK, 0, (cudaStream_t)stream>>>(x, y, post_w, norm_w, h, n, eps);
-    return launched();
+    return (int)kqc::launch_pdl(residual_k, (unsigned)rows, BLOCK, 0, (cudaStream_t)stream, x, y,
+                                post_w, norm_w, h, n, eps);
 }
 
 static unsigned blocks_for(int64_t n)
@@ -89,6 +87,7 @@ static unsigned blocks_for(int64_t n)
 
 __global__ static void add_rows_k(float *y, const float *b, int64_t total, int64_t n)
 {
+    kqc::pdl_start();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < total) y[i] += b[i % n];
 }
@@ -96,12 +95,13 @@ __global__ static void add_rows_k(float *y, const float *b, int64_t total, int64
 extern "C" int kq__cu_add_rows(void *stream, float *y, const float *bias, int64_t rows, int64_t n)
 {
     if (rows * n <= 0) return 0;
-    add_rows_k<<<blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream>>>(y, bias, rows * n, n);
-    return launched();
+    return (int)kqc::launch_pdl(add_rows_k, blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream, y,
+                                bias, rows * n, n);
 }
 
 __global__ static void gelu_mul_k(const float *gu, float *y, int64_t total, int64_t n_ff)
 {
+    kqc::pdl_start();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
     int64_t r = i / n_ff, c = i % n_ff;
@@ -112,12 +112,13 @@ __global__ static void gelu_mul_k(const float *gu, float *y, int64_t total, int6
 extern "C" int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64_t n_ff)
 {
     if (rows * n_ff <= 0) return 0;
-    gelu_mul_k<<<blocks_for(rows * n_ff), BLOCK, 0, (cudaStream_t)stream>>>(gu, y, rows * n_ff, n_ff);
-    return launched();
+    return (int)kqc::launch_pdl(gelu_mul_k, blocks_for(rows * n_ff), BLOCK, 0, (cudaStream_t)stream,
+                                gu, y, rows * n_ff, n_ff);
 }
 
 __global__ static void scale_k(float *x, float s, int64_t n)
 {
+    kqc::pdl_start();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] *= s;
 }
@@ -125,12 +126,12 @@ __global__ static void scale_k(float *x, float s, int64_t n)
 extern "C" int kq__cu_scale(void *stream, float *x, float s, int64_t n)
 {
     if (n <= 0) return 0;
-    scale_k<<<blocks_for(n), BLOCK, 0, (cudaStream_t)stream>>>(x, s, n);
-    return launched();
+    return (int)kqc::launch_pdl(scale_k, blocks_for(n), BLOCK, 0, (cudaStream_t)stream, x, s, n);
 }
 
 __global__ static void softcap_k(float *x, float cap, int64_t n)
 {
+    kqc::pdl_start();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] = cap * tanhf(x[i] / cap);
 }
@@ -138,16 +139,17 @@ __global__ static void softcap_k(float *x, float cap, int64_t n)
 extern "C" int kq__cu_softcap(void *stream, float *x, float cap, int64_t n)
 {
     if (n <= 0) return 0;
-    softcap_k<<<blocks_for(n), BLOCK, 0, (cudaStream_t)stream>>>(x, cap, n);
-    return launched();
+    return (int)kqc::launch_pdl(softcap_k, blocks_for(n), BLOCK, 0, (cudaStream_t)stream, x, cap,
+                                n);
 }
 
 /* One block per (token, head): q heads first, then k heads (which also
  * copy their v head into the cache). */
 __global__ static void qk_prep_k(kq_cu_arch a, int layer, int swa, float *qkv, const float *q_norm,
-                                 const float *k_norm, const float *freqs, const int32_t *pos,
-                                 const int32_t *seq, float *kc, float *vc)
+                                 const float *k_norm, const float *freqs, const double *inv_freq,
+                                 const int32_t *pos, const int32_t *seq, float *kc, float *vc)
 {
+    kqc::pdl_start();
     __shared__ float red[32];
     __shared__ float hv[1024];
     const int64_t i = blockIdx.x;
@@ -169,14 +171,18 @@ __global__ static void qk_prep_k(kq_cu_arch a, int layer, int swa, float *qkv, c
         __syncthreads();
     }
     const int half = a.n_rot / 2;
-    const double base = swa ? a.rope_base_swa : a.rope_base;
+    /* the host's table of base^(-2k / n_rot) (config.c), where a pow a
+     * thread on the device was the longest step of this kernel */
+    const double *inv = inv_freq + (swa ? half : 0);
     const double scale = swa ? a.rope_scale_swa : a.rope_scale;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) x[d] = hv[d];
     __syncthreads();
     for (int k = threadIdx.x; k < half; k += blockDim.x) {
-        double th = scale * (double)pos[i] * pow(base, -2.0 * (double)k / (double)a.n_rot);
+        double th = scale * (double)pos[i] * inv[k]; /* ops_cpu.c's product, in its order */
         if (freqs) th /= freqs[k];
-        float cs = (float)cos(th), sn = (float)sin(th);
+        double sd, cd;
+        sincos(th, &sd, &cd);
+        const float cs = (float)cd, sn = (float)sd;
         int p0 = a.rope_neox ? k : 2 * k, p1 = a.rope_neox ? k + half : 2 * k + 1;
         float x0 = hv[p0], x1 = hv[p1];
         x[p0] = x0 * cs - x1 * sn;
@@ -195,20 +201,20 @@ __global__ static void qk_prep_k(kq_cu_arch a, int layer, int swa, float *qkv, c
 
 extern "C" int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int swa, float *qkv,
                               const float *q_norm, const float *k_norm, const float *rope_freqs,
-                              const int32_t *pos, const int32_t *seq, int64_t n, float *k_cache,
-                              float *v_cache)
+                              const double *inv_freq, const int32_t *pos, const int32_t *seq,
+                              int64_t n, float *k_cache, float *v_cache)
 {
     if (n <= 0) return 0;
     if (a->head_dim > 1024) return (int)cudaErrorInvalidValue;
     dim3 grid((unsigned)n, (unsigned)(a->n_head + a->n_head_kv));
-    qk_prep_k<<<grid, 128, 0, (cudaStream_t)stream>>>(*a, layer, swa, qkv, q_norm, k_norm,
-                                                       rope_freqs, pos, seq, k_cache, v_cache);
-    return launched();
+    return (int)kqc::launch_pdl(qk_prep_k, grid, 128, 0, (cudaStream_t)stream, *a, layer, swa, qkv,
+                                q_norm, k_norm, rope_freqs, inv_freq, pos, seq, k_cache, v_cache);
 }
 
 __global__ static void moe_combine_k(const float *e, const float *w, float *y, int64_t total,
                                      int64_t k, int64_t n)
 {
+    kqc::pdl_start();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
     int64_t r = i / n, c = i % n;
@@ -221,13 +227,14 @@ extern "C" int kq__cu_moe_combine(void *stream, const float *e, const float *w, 
                                   int64_t rows, int64_t k, int64_t n)
 {
     if (rows * n <= 0) return 0;
-    moe_combine_k<<<blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream>>>(e, w, y, rows * n, k, n);
-    return launched();
+    return (int)kqc::launch_pdl(moe_combine_k, blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream,
+                                e, w, y, rows * n, k, n);
 }
 
 __global__ static void gather_k(const float *src, const int32_t *idx, float *dst, int64_t total,
                                 int64_t n)
 {
+    kqc::pdl_start();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < total) dst[i] = src[(int64_t)idx[i / n] * n + i % n];
 }
@@ -236,8 +243,8 @@ extern "C" int kq__cu_gather_rows(void *stream, const float *src, const int32_t 
                                   int64_t rows, int64_t n)
 {
     if (rows * n <= 0) return 0;
-    gather_k<<<blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream>>>(src, idx, dst, rows * n, n);
-    return launched();
+    return (int)kqc::launch_pdl(gather_k, blocks_for(rows * n), BLOCK, 0, (cudaStream_t)stream, src,
+                                idx, dst, rows * n, n);
 }
 
 extern "C" const char *kq__cu_error_string(int err)

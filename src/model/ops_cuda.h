@@ -30,14 +30,26 @@ int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64
 int kq__cu_scale(void *stream, float *x, float s, int64_t n);
 int kq__cu_softcap(void *stream, float *x, float cap, int64_t n);
 /* q/k head norms (q_norm/k_norm may be NULL), RoPE, and k and v into the
- * cache at (seq, layer, pos) for every token. */
+ * cache at (seq, layer, pos) for every token. inv_freq: device copy of the
+ * config's table (model.h: [2][n_rot / 2], global then local layers). */
 int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int swa, float *qkv,
                    const float *q_norm, const float *k_norm, const float *rope_freqs,
-                   const int32_t *pos, const int32_t *seq, int64_t n, float *k_cache,
-                   float *v_cache);
+                   const double *inv_freq, const int32_t *pos, const int32_t *seq, int64_t n,
+                   float *k_cache, float *v_cache);
+/* Scratch of the split decode kernel (attention_cuda.cu): part holds
+ * kq__cu_attention_part_floats(a, tokens) floats, ticket tokens * n_head
+ * int32 that must be zero before the first call (each call leaves them
+ * zero). Calls of more than `tokens` tokens, or with no scratch, take the
+ * other kernels. */
+typedef struct kq_cu_att_scratch {
+    float *part;
+    int32_t *ticket;
+    int64_t tokens;
+} kq_cu_att_scratch;
+int64_t kq__cu_attention_part_floats(const kq_cu_arch *a, int64_t tokens);
 int kq__cu_attention(void *stream, const kq_cu_arch *a, int layer, int swa, const float *qkv,
                      const int32_t *pos, const int32_t *seq, int64_t n, const float *k_cache,
-                     const float *v_cache, float *out);
+                     const float *v_cache, const kq_cu_att_scratch *scratch, float *out);
 /* y[i] = sum_s w[i, s] * e[i * k + s] over rows of n. */
 int kq__cu_moe_combine(void *stream, const float *e, const float *w, float *y, int64_t rows,
                        int64_t k, int64_t n);

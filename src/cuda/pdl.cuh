@@ -1,0 +1,91 @@
+// Programmatic dependent launch (Hopper and later): a kernel launched with
+// launch_pdl may be scheduled while the kernel before it in the stream is
+// still running, and waits inside (pdl_start) until that kernel has finished
+// and its writes are visible. A decode step is ~160 small kernels, each
+// bound by latency rather than bytes, and the gap between two dependent
+// kernels (the first one draining, the next one's blocks being launched and
+// reaching their first load) is paid ~160 times a token; with PDL the next
+// kernel's launch overlaps the previous kernel's run.
+//
+// Rules that keep this correct:
+// - every kernel launched by launch_pdl calls pdl_start() first, before it
+//   reads or writes any memory (so no read sees an unfinished producer and
+//   no write races a consumer still reading);
+// - pdl_start() also lets the kernel after this one launch; that kernel
+//   waits for this one in turn, so at most one kernel is ever waiting
+//   ahead;
+// - kernels launched the ordinary way (the GEMMs, memcpys) are full
+//   barriers as before, and a pdl_start() in a kernel launched without the
+//   attribute returns at once.
+// KQ_PDL=0 launches everything without the attribute (for A/B timing);
+// devices below compute capability 9.0 never get it.
+#ifndef KQ_CUDA_PDL_CUH
+#define KQ_CUDA_PDL_CUH
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <cuda_runtime.h>
+#include <utility>
+
+namespace kqc {
+
+__device__ __forceinline__ void pdl_start()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Whether launches on the current device carry the attribute: its compute
+// capability (cached per device; a host query, safe during graph capture)
+// and KQ_PDL, read once.
+inline bool pdl_enabled()
+{
+    static const bool env_off = [] {
+        const char *e = std::getenv("KQ_PDL");
+        return e && !std::strcmp(e, "0");
+    }();
+    if (env_off) return false;
+    static std::atomic<int> cache[64];  // 0 unknown, 1 off, 2 on
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    const bool cached = dev >= 0 && dev < 64;
+    int v = cached ? cache[dev].load() : 0;
+    if (v == 0) {
+        int major = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+            return false;
+        v = major >= 9 ? 2 : 1;
+        if (cached) cache[dev].store(v);
+    }
+    return v == 2;
+}
+
+// kernel<<<grid, block, smem, s>>>(args...) and the launch's error (the
+// runtime's last error read and cleared), with the programmatic
+// serialization attribute where pdl_enabled(); the kernel must begin with
+// pdl_start().
+template <typename... P, typename... A>
+cudaError_t launch_pdl(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                       A &&...args)
+{
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...);
+    const cudaError_t last = cudaGetLastError(); /* cleared, as after <<<>>> and a check */
+    return e != cudaSuccess ? e : last;
+}
+
+}  // namespace kqc
+
+#endif
