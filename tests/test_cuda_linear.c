@@ -55,6 +55,13 @@ static kq_linear *fused_load(kq_backend *b, const fused *f)
 }
 
 /* x_off floats in front of x on the device: 1 makes x 4-byte aligned only. */
+/* The block types of 32 values (one scale, no super-block). */
+static int is_32_value(int t)
+{
+    return t == KQ_TYPE_Q4_0 || t == KQ_TYPE_Q4_1 || t == KQ_TYPE_Q5_0 || t == KQ_TYPE_Q5_1 ||
+           t == KQ_TYPE_Q8_0 || t == KQ_TYPE_IQ4_NL || t == KQ_TYPE_MXFP4;
+}
+
 static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, kq_linear *lr,
                      int64_t m, int swiglu, int x_off)
 {
@@ -76,10 +83,16 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
         goto done;
     kc_ref(f->deq, n, k, xh, k, m, dot, abs);
     /* Which kernel runs: int8 x for one quant type and aligned x (every m),
-     * float x for mixed types, float weights and unaligned x. */
-    int t0 = f->w[0].type;
-    int q8 = x_off == 0 && kc_is_quant(t0);
-    for (int i = 1; i < f->n; i++) q8 &= f->w[i].type == t0;
+     * and for mixed 32-value block types at m = 1 with K <= 1024 (the direct
+     * kernel of src/cuda/direct_gemv32.cu); float x for other mixed types,
+     * float weights and unaligned x. */
+    int t0 = f->w[0].type, uniform = 1, all32 = 1;
+    for (int i = 0; i < f->n; i++) {
+        uniform &= f->w[i].type == t0;
+        all32 &= is_32_value(f->w[i].type);
+    }
+    int q8 = x_off == 0 && kc_is_quant(t0) &&
+             (uniform || (m == 1 && !swiglu && all32 && k % 32 == 0 && k <= 1024));
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < n; r++) {
             double want_r = swiglu ? dot[i * n + r] : want[i * ny + r];
@@ -174,6 +187,16 @@ static void test_fused(ctx *c)
     int t8[] = {KQ_TYPE_Q8_0, KQ_TYPE_Q8_0};
     int64_t r8[] = {5, 11};
     run_fused(c, "fused q8_0 x2, K = 640", t8, r8, 2, 640, ms, n_m, 0, 0);
+    /* Mixed 32-value types: Gemma 3's q/k/v in a Q4_K_M file (q5_0 and
+     * q8_0 at K = 640), and all seven side by side, on the m = 1 direct
+     * kernel's per-group type switch. */
+    int tq[] = {KQ_TYPE_Q5_0, KQ_TYPE_Q5_0, KQ_TYPE_Q8_0};
+    int64_t rq[] = {31, 9, 9};
+    run_fused(c, "fused q5_0+q5_0+q8_0, K = 640", tq, rq, 3, 640, ms, n_m, 0, 0);
+    int t7[] = {KQ_TYPE_Q4_0, KQ_TYPE_Q4_1, KQ_TYPE_Q5_0, KQ_TYPE_Q5_1, KQ_TYPE_Q8_0,
+                KQ_TYPE_IQ4_NL, KQ_TYPE_MXFP4};
+    int64_t r7[] = {3, 5, 7, 2, 9, 4, 11};
+    run_fused(c, "fused all seven 32-value types", t7, r7, 7, 96, ms, n_m, 0, 0);
     int tgn[] = {KQ_TYPE_Q2_K, KQ_TYPE_IQ4_NL};
     int64_t rgn[] = {17, 17};
     run_fused(c, "swiglu gate q2_K, up iq4_nl", tgn, rgn, 2, 1024, ms, n_m, 1, 0);

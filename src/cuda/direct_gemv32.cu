@@ -20,7 +20,10 @@
 // scan (five shuffles), the head lane of each row's segment holding its
 // sum; a row that goes on into the next chunk hands its sum on as a carry.
 // Every sum is formed in a fixed order, so results do not vary from run to
-// run.
+// run. Fused calls whose parts are of different 32-value types (Gemma 3's
+// q/k/v in a Q4_K_M file: q5_0, q5_0, q8_0) take the same kernel with a
+// switch on the part's type per group (a group never spans two parts), so
+// they no longer fall to matvec.cu's float-x kernel.
 //
 // Measured (H100 80GB HBM3, read ceiling 3.13 TB/s, kq bench --backend cuda
 // --m 1, matvec.cu in brackets): q8_0 262144x640 (Gemma 3's head) 72.5 us,
@@ -36,6 +39,7 @@
 
 #include "decode.cuh"
 #include "kernels.h"
+#include "pdl.cuh"
 #include "persistent.cuh"
 #include "xquant.cuh"
 
@@ -136,6 +140,7 @@ __host__ __device__ inline int64_t d32_group_rows(int64_t nb, int64_t row_size)
 struct D32Part {
     const uint8_t *data;
     int64_t row_begin, rows, groups, group_rows;
+    int32_t type;
 };
 
 // The bytes of flat blocks [c * 32, c * 32 + 32) of a group into registers:
@@ -175,11 +180,69 @@ __device__ __forceinline__ void d32_store(uint8_t *slot, const uint4 r[kD32Units
         if (lane + 32 * i < kU) reinterpret_cast<uint4 *>(slot)[lane + 32 * i] = r[i];
 }
 
+// One group of rows of part P (group gi), by one warp: the flat block
+// stream through the warp's slot, the row sums into y.
+template <int T>
+__device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, float inv_nb,
+                                          const XqSmem &sx, uint8_t *slot, float *y)
+{
+    constexpr int BS = TypeInfo<T>::kBytes;
+    const unsigned full = 0xffffffffu;
+    const int lane = threadIdx.x & 31;
+    const int64_t r0 = gi * P.group_rows;
+    const int rows = (int)min(P.group_rows, P.rows - r0);
+    const uint8_t *g = P.data + r0 * (int64_t)nb * BS;
+    const int64_t gblocks = (int64_t)rows * nb, gbytes = gblocks * BS;
+    const int64_t chunks = (gblocks + 31) / 32;
+    uint4 ahead[kD32Depth][kD32Units];
+#pragma unroll
+    for (int k = 0; k < kD32Depth; k++) d32_fetch<BS>(g, gbytes, k < chunks ? k : chunks, ahead[k]);
+    float carry = 0.0f;
+    int carry_row = -1;
+    for (int64_t c = 0; c < chunks; c++) {
+        __syncwarp();
+        d32_store<BS>(slot, ahead[0]);
+#pragma unroll
+        for (int k = 0; k + 1 < kD32Depth; k++)
+#pragma unroll
+            for (int i = 0; i < kD32Units; i++) ahead[k][i] = ahead[k + 1][i];
+        d32_fetch<BS>(g, gbytes, c + kD32Depth < chunks ? c + kD32Depth : chunks, ahead[kD32Depth - 1]);
+        __syncwarp();
+        const int f = (int)(c * 32) + lane;  // flat block in the group
+        const bool in = f < gblocks;
+        // f / nb through the float reciprocal: exact here (f < 2^22), rounded toward zero
+        int row = in ? __float2int_rz(((float)f + 0.5f) * inv_nb) : INT32_MAX;
+        const int b = in ? f - row * nb : 0;
+        float v = in ? block_dot<T>(slot + lane * BS, sx.q + 32 * b, sx.d[b], sx.sum[2 * b] + sx.sum[2 * b + 1]) : 0.0f;
+        // suffix sums within each row's run of lanes
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const float t = __shfl_down_sync(full, v, o);
+            const int rt = __shfl_down_sync(full, row, o);
+            if (lane + o < 32 && rt == row) v += t;
+        }
+        const int prev_row = __shfl_up_sync(full, row, 1);
+        const bool head = in && (lane == 0 || prev_row != row);
+        if (head && row == carry_row) v += carry;
+        // the row at lane 31 goes on into the next chunk unless its last block is there
+        const int row31 = __shfl_sync(full, row, 31), b31 = __shfl_sync(full, b, 31);
+        const int cont = row31 != INT32_MAX && b31 != nb - 1 ? row31 : -1;
+        if (head && row != cont) y[P.row_begin + r0 + row] = v;
+        const unsigned from = __ballot_sync(full, head && row == cont);
+        carry = from ? __shfl_sync(full, v, __ffs(from) - 1) : 0.0f;
+        carry_row = cont;
+    }
+}
+
+// T: the parts' one type, or kD32Mixed: each part's own (q/k/v of q5_0
+// and q8_0 in a Q4_K_M file), a switch per group.
+constexpr int kD32Mixed = -1;
+
 template <int T>
 __global__ void __launch_bounds__(kD32Threads)
 direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y)
 {
-    constexpr int BS = TypeInfo<T>::kBytes;
+    pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ D32Part parts_in[kD32MaxParts];
     const XqSmem sx = xq_smem_carve(smem, K);
@@ -187,12 +250,10 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
     if (threadIdx.x < n_parts) {
         const kq_cuda_part hp = parts[threadIdx.x];
         const int64_t rows = hp.row_end - hp.row_begin, rg = d32_group_rows(K / 32, hp.row_size);
-        parts_in[threadIdx.x] = {hp.data, hp.row_begin, rows, (rows + rg - 1) / rg, rg};
+        parts_in[threadIdx.x] = {hp.data, hp.row_begin, rows, (rows + rg - 1) / rg, rg, hp.type};
     }
     xq_quantize_shared<kD32Threads>(x, K, sx);
     __syncthreads();
-    const unsigned full = 0xffffffffu;
-    const int lane = threadIdx.x & 31;
     const int nb = (int)(K / 32);
     const float inv_nb = 1.0f / (float)nb;
     int64_t total = 0;
@@ -203,48 +264,19 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
         int64_t gi = w;
         while (gi >= parts_in[p].groups) gi -= parts_in[p++].groups;
         const D32Part P = parts_in[p];
-        const int64_t r0 = gi * P.group_rows;
-        const int rows = (int)min(P.group_rows, P.rows - r0);
-        const uint8_t *g = P.data + r0 * (int64_t)nb * BS;
-        const int64_t gblocks = (int64_t)rows * nb, gbytes = gblocks * BS;
-        const int64_t chunks = (gblocks + 31) / 32;
-        uint4 ahead[kD32Depth][kD32Units];
-#pragma unroll
-        for (int k = 0; k < kD32Depth; k++) d32_fetch<BS>(g, gbytes, k < chunks ? k : chunks, ahead[k]);
-        float carry = 0.0f;
-        int carry_row = -1;
-        for (int64_t c = 0; c < chunks; c++) {
-            __syncwarp();
-            d32_store<BS>(slot, ahead[0]);
-#pragma unroll
-            for (int k = 0; k + 1 < kD32Depth; k++)
-#pragma unroll
-                for (int i = 0; i < kD32Units; i++) ahead[k][i] = ahead[k + 1][i];
-            d32_fetch<BS>(g, gbytes, c + kD32Depth < chunks ? c + kD32Depth : chunks, ahead[kD32Depth - 1]);
-            __syncwarp();
-            const int f = (int)(c * 32) + lane;  // flat block in the group
-            const bool in = f < gblocks;
-            // f / nb through the float reciprocal: exact here (f < 2^22), rounded toward zero
-            int row = in ? __float2int_rz(((float)f + 0.5f) * inv_nb) : INT32_MAX;
-            const int b = in ? f - row * nb : 0;
-            float v = in ? block_dot<T>(slot + lane * BS, sx.q + 32 * b, sx.d[b], sx.sum[2 * b] + sx.sum[2 * b + 1]) : 0.0f;
-            // suffix sums within each row's run of lanes
-#pragma unroll
-            for (int o = 1; o < 32; o <<= 1) {
-                const float t = __shfl_down_sync(full, v, o);
-                const int rt = __shfl_down_sync(full, row, o);
-                if (lane + o < 32 && rt == row) v += t;
+        if constexpr (T != kD32Mixed) {
+            d32_group<T>(P, gi, nb, inv_nb, sx, slot, y);
+        } else {
+            switch (P.type) {  // warp-uniform: a group is one part's
+            case T_Q4_0: d32_group<T_Q4_0>(P, gi, nb, inv_nb, sx, slot, y); break;
+            case T_Q4_1: d32_group<T_Q4_1>(P, gi, nb, inv_nb, sx, slot, y); break;
+            case T_Q5_0: d32_group<T_Q5_0>(P, gi, nb, inv_nb, sx, slot, y); break;
+            case T_Q5_1: d32_group<T_Q5_1>(P, gi, nb, inv_nb, sx, slot, y); break;
+            case T_Q8_0: d32_group<T_Q8_0>(P, gi, nb, inv_nb, sx, slot, y); break;
+            case T_IQ4_NL: d32_group<T_IQ4_NL>(P, gi, nb, inv_nb, sx, slot, y); break;
+            case T_MXFP4: d32_group<T_MXFP4>(P, gi, nb, inv_nb, sx, slot, y); break;
+            default: __trap();  // the host admits these types only
             }
-            const int prev_row = __shfl_up_sync(full, row, 1);
-            const bool head = in && (lane == 0 || prev_row != row);
-            if (head && row == carry_row) v += carry;
-            // the row at lane 31 goes on into the next chunk unless its last block is there
-            const int row31 = __shfl_sync(full, row, 31), b31 = __shfl_sync(full, b, 31);
-            const int cont = row31 != INT32_MAX && b31 != nb - 1 ? row31 : -1;
-            if (head && row != cont) y[P.row_begin + r0 + row] = v;
-            const unsigned from = __ballot_sync(full, head && row == cont);
-            carry = from ? __shfl_sync(full, v, __ffs(from) - 1) : 0.0f;
-            carry_row = cont;
         }
     }
 }
@@ -258,8 +290,14 @@ cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s
     cudaError_t e = persistent_grid(direct_b32<T>, kD32Threads, smem, last,
                                     (work + kD32Warps - 1) / kD32Warps, grid);
     if (e != cudaSuccess) return e;
-    direct_b32<T><<<(unsigned)grid, kD32Threads, smem, s>>>(a->parts, a->n_parts, a->n_cols, a->x, a->y);
-    return cudaGetLastError();
+    return launch_pdl(direct_b32<T>, (unsigned)grid, kD32Threads, smem, s, a->parts, a->n_parts,
+                      a->n_cols, a->x, a->y);
+}
+
+bool d32_type(int t)
+{
+    return t == T_Q4_0 || t == T_Q4_1 || t == T_Q5_0 || t == T_Q5_1 || t == T_Q8_0 || t == T_IQ4_NL ||
+           t == T_MXFP4;
 }
 
 }  // namespace
@@ -268,18 +306,16 @@ cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s
 extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
 {
     using namespace kqc;
-    const int t = a->uniform_type;
+    const int t = a->uniform_type < 0 ? kD32Mixed : a->uniform_type;
     if (!kq__cuda_direct_wanted() || a->m != 1 || a->swiglu || !a->device_weights ||
         a->n_cols % 32 != 0 || a->n_cols > kD32MaxK || a->n_parts > kD32MaxParts || !a->host_parts ||
-        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0 ||
-        !(t == T_Q4_0 || t == T_Q4_1 || t == T_Q5_0 || t == T_Q5_1 || t == T_Q8_0 || t == T_IQ4_NL ||
-          t == T_MXFP4))
+        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
     const int64_t nb = a->n_cols / 32;
     int64_t work = 0;
     for (int p = 0; p < a->n_parts; p++) {
         const kq_cuda_part &hp = a->host_parts[p];
-        if ((reinterpret_cast<uintptr_t>(hp.data) & 15) != 0) return 0;
+        if (!d32_type(hp.type) || (reinterpret_cast<uintptr_t>(hp.data) & 15) != 0) return 0;
         const int64_t rg = d32_group_rows(nb, hp.row_size);
         work += (hp.row_end - hp.row_begin + rg - 1) / rg;
     }
@@ -292,9 +328,10 @@ extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cu
     case T_Q8_0: e = d32_launch<T_Q8_0>(a, work, s); break;
     case T_IQ4_NL: e = d32_launch<T_IQ4_NL>(a, work, s); break;
     case T_MXFP4: e = d32_launch<T_MXFP4>(a, work, s); break;
+    case kD32Mixed: e = d32_launch<kD32Mixed>(a, work, s); break;
     default: e = cudaErrorInvalidValue; break;  // the check above admits no other type
     }
-    a->kernel = "direct 32-value blocks m=1";
+    a->kernel = t == kD32Mixed ? "direct 32-value blocks m=1, mixed types" : "direct 32-value blocks m=1";
     *err = e;
     return 1;
 }
