@@ -46,6 +46,7 @@ namespace {
 
 constexpr int kDirThreads = 256;
 constexpr int64_t kDirMaxK = 16384;  // x in shared memory: 22 KB at this K
+constexpr int64_t kPrefetchBytes = 8192;  // of a row, before the wait (pdl.cuh)
 
 __device__ __forceinline__ const uint8_t *dir_row(const kq_cuda_part *parts, int n_parts, int64_t r)
 {
@@ -98,14 +99,19 @@ template <bool SWIGLU>
 __global__ void __launch_bounds__(kDirThreads)
 direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y)
 {
+    const int lane = threadIdx.x & 31, s = lane & 7, sub = lane >> 3;
+    const int nb = (int)(K / 256);
+    const int64_t warps = (int64_t)gridDim.x * (kDirThreads / 32);
+    {  // the warp's first rows, on their way while the previous kernel runs
+        const int64_t r = (int64_t)blockIdx.x * (kDirThreads / 32) + (threadIdx.x >> 5);
+        if (r < N) prefetch_l2(dir_row(parts, n_parts, r), (int64_t)nb * 144, kPrefetchBytes);
+        if (SWIGLU && r < N) prefetch_l2(dir_row(parts, n_parts, N + r), (int64_t)nb * 144, kPrefetchBytes);
+    }
     pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];
     const XqSmem sx = xq_smem_carve(smem, K);
     xq_quantize_shared<kDirThreads>(x, K, sx);
     __syncthreads();
-    const int lane = threadIdx.x & 31, s = lane & 7, sub = lane >> 3;
-    const int nb = (int)(K / 256);
-    const int64_t warps = (int64_t)gridDim.x * (kDirThreads / 32);
     for (int64_t r = (int64_t)blockIdx.x * (kDirThreads / 32) + (threadIdx.x >> 5); r < N; r += warps) {
         const float g = dir_dot(dir_row(parts, n_parts, r), nb, s, sub, sx);
         if (SWIGLU) {

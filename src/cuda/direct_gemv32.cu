@@ -139,7 +139,7 @@ __host__ __device__ inline int64_t d32_group_rows(int64_t nb, int64_t row_size)
 
 struct D32Part {
     const uint8_t *data;
-    int64_t row_begin, rows, groups, group_rows;
+    int64_t row_begin, rows, groups, group_rows, row_size;
     int32_t type;
 };
 
@@ -242,7 +242,6 @@ template <int T>
 __global__ void __launch_bounds__(kD32Threads)
 direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y)
 {
-    pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ D32Part parts_in[kD32MaxParts];
     const XqSmem sx = xq_smem_carve(smem, K);
@@ -250,20 +249,33 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
     if (threadIdx.x < n_parts) {
         const kq_cuda_part hp = parts[threadIdx.x];
         const int64_t rows = hp.row_end - hp.row_begin, rg = d32_group_rows(K / 32, hp.row_size);
-        parts_in[threadIdx.x] = {hp.data, hp.row_begin, rows, (rows + rg - 1) / rg, rg, hp.type};
+        parts_in[threadIdx.x] = {hp.data, hp.row_begin, rows, (rows + rg - 1) / rg, rg, hp.row_size, hp.type};
     }
-    xq_quantize_shared<kD32Threads>(x, K, sx);
     __syncthreads();
     const int nb = (int)(K / 32);
     const float inv_nb = 1.0f / (float)nb;
     int64_t total = 0;
     for (int p = 0; p < n_parts; p++) total += parts_in[p].groups;
     const int64_t warps = (int64_t)gridDim.x * kD32Warps;
-    for (int64_t w = (int64_t)blockIdx.x * kD32Warps + threadIdx.x / 32; w < total; w += warps) {
+    auto find = [&](int64_t w, int64_t &gi) {  // the part of flat group w, and its group there
         int p = 0;
-        int64_t gi = w;
+        gi = w;
         while (gi >= parts_in[p].groups) gi -= parts_in[p++].groups;
-        const D32Part P = parts_in[p];
+        return p;
+    };
+    const int64_t w0 = (int64_t)blockIdx.x * kD32Warps + threadIdx.x / 32;
+    if (w0 < total) {  // the warp's first group heads for the L2 before the wait (pdl.cuh)
+        int64_t gi;
+        const D32Part &P = parts_in[find(w0, gi)];
+        const int64_t r0 = gi * P.group_rows, rows = min(P.group_rows, P.rows - r0);
+        prefetch_l2(P.data + r0 * P.row_size, rows * P.row_size, 8192);
+    }
+    pdl_start();
+    xq_quantize_shared<kD32Threads>(x, K, sx);
+    __syncthreads();
+    for (int64_t w = w0; w < total; w += warps) {
+        int64_t gi;
+        const D32Part P = parts_in[find(w, gi)];
         if constexpr (T != kD32Mixed) {
             d32_group<T>(P, gi, nb, inv_nb, sx, slot, y);
         } else {

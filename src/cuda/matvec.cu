@@ -330,7 +330,6 @@ __global__ void KQ_BOUNDS
 dense_plain(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x,
             float *y, int64_t m, int64_t m_off, bool vec, XQ xq)
 {
-    pdl_start();
     int p = 0;
     while (p + 1 < n_parts && (int)blockIdx.x >= parts[p + 1].first_block) p++;
     const kq_cuda_part pt = parts[p];
@@ -341,6 +340,10 @@ dense_plain(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const 
     bool two = row + 1 < pt.row_end;
     const uint8_t *r0 = pt.data + (row - pt.row_begin) * pt.row_size;
     const uint8_t *r1 = two ? r0 + pt.row_size : r0;
+    // the warp's two rows (weights, host or device) start toward the L2
+    // while the kernel before runs (pdl.cuh)
+    prefetch_l2(r0, (two ? 2 : 1) * pt.row_size, 16384);
+    pdl_start();
     int64_t m0 = m_off + (int64_t)blockIdx.y * M;
     int mh = (int)(m - m0 < M ? m - m0 : M);
     Acc<M> acc;

@@ -8,9 +8,14 @@
 // kernel's launch overlaps the previous kernel's run.
 //
 // Rules that keep this correct:
-// - every kernel launched by launch_pdl calls pdl_start() first, before it
-//   reads or writes any memory (so no read sees an unfinished producer and
-//   no write races a consumer still reading);
+// - every kernel launched by launch_pdl calls pdl_start() before it reads
+//   or writes any memory that a kernel of the pass writes (so no read sees
+//   an unfinished producer and no write races a consumer still reading).
+//   Before it, a kernel may only read what no pass writes: the weights and
+//   their part tables. The decode kernels use that to start their first
+//   weight rows (prefetch_l2, or cp.async into their own shared memory)
+//   while the kernel before them is still running: at m = 1 a linear is
+//   bytes, and the bytes need not wait for x;
 // - pdl_start() also lets the kernel after this one launch; that kernel
 //   waits for this one in turn, so at most one kernel is ever waiting
 //   ahead;
@@ -23,6 +28,7 @@
 #define KQ_CUDA_PDL_CUH
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <cuda_runtime.h>
@@ -36,6 +42,18 @@ __device__ __forceinline__ void pdl_start()
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// The warp hints the L2 to fetch [p, p + bytes), a 128-byte line a lane,
+// at most `cap` bytes. A hint returns no data, so it is safe anywhere, and
+// before pdl_start it overlaps the fetch with the previous kernel.
+__device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes, int64_t cap)
+{
+    const int lane = threadIdx.x & 31;
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)127;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(p) + (uintptr_t)(bytes < cap ? bytes : cap);
+    for (uintptr_t a = lo + 128 * (uintptr_t)lane; a < end; a += 128 * 32)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
 }
 
 // Whether launches on the current device carry the attribute: its compute

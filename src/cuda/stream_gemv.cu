@@ -234,7 +234,6 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
             const float *x, float *y, int64_t m, int64_t m0, const int8_t *xq, const float *xd,
             const int *xs)
 {
-    pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];
     constexpr int kChunk = Blk<T>::kChunk, kRowBytes = kChunk * Blk<T>::kBytes;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -267,6 +266,9 @@ stream_rows(const kq_cuda_part *parts, int n_parts, int n_tiles, int64_t K, int6
     };
 #pragma unroll
     for (int q = 0; q < kStages - 1; q++) produce();
+    // the first stages (weights only) were issued before the wait: they
+    // arrive while the previous kernel finishes (pdl.cuh)
+    pdl_start();
 
     XRows xr;
     int mh = (int)(m - m0 < M ? m - m0 : M);
