@@ -197,6 +197,12 @@ static void test_fused(ctx *c)
                 KQ_TYPE_IQ4_NL, KQ_TYPE_MXFP4};
     int64_t r7[] = {3, 5, 7, 2, 9, 4, 11};
     run_fused(c, "fused all seven 32-value types", t7, r7, 7, 96, ms, n_m, 0, 0);
+    /* A part of many rows: the direct kernel's groups of 8 rows (5 whole
+     * chunks of 32 blocks), where the small parts above take groups of 2. */
+    static const int64_t m1[] = {1};
+    int tb[] = {KQ_TYPE_Q5_0, KQ_TYPE_Q8_0};
+    int64_t rb[] = {8203, 9};
+    run_fused(c, "fused q5_0 (8203 rows)+q8_0, K = 640", tb, rb, 2, 640, m1, 1, 0, 0);
     int tgn[] = {KQ_TYPE_Q2_K, KQ_TYPE_IQ4_NL};
     int64_t rgn[] = {17, 17};
     run_fused(c, "swiglu gate q2_K, up iq4_nl", tgn, rgn, 2, 1024, ms, n_m, 1, 0);
