@@ -68,10 +68,19 @@ KQ_API int kq_model_is_eog(const kq_model *m, int32_t id);
  * and so on, so prompts go in as one batch and --parallel decode as one token
  * of each sequence. want_logits (NULL: every token) marks the tokens whose
  * logits are wanted; logits (host memory) receives their rows in batch order,
- * n_vocab floats each. A failed call leaves the cache as it was. */
+ * n_vocab floats each, or, when logits is NULL, the model keeps them for
+ * kq_model_logits. A failed call leaves the cache as it was. */
 KQ_API kq_status kq_model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos,
                                   const int32_t *seq, int64_t n, const uint8_t *want_logits,
                                   float *logits);
+/* The logits of the last kq_model_forward called with logits NULL (*rows
+ * of n_vocab floats, in batch order), in the model's own host memory, valid
+ * until the next forward pass or kq_model_free; NULL (and *rows 0) if the
+ * last pass wrote the caller's array or failed. On a device backend this
+ * memory is page-locked, so the copy off the device runs at the bus's
+ * speed: Gemma 3's 1 MB row took ~27 us where a caller's pageable array
+ * took ~136 (H100 machine, bench/RESULTS.md). */
+KQ_API const float *kq_model_logits(const kq_model *m, int64_t *rows);
 /* Empties one sequence's cache (seq = -1: all of them). */
 KQ_API kq_status kq_model_seq_reset(kq_model *m, int32_t seq);
 /* The current length of a sequence (positions held in its cache), or -1. */

@@ -81,7 +81,7 @@ static void mean_sd(const double *v, int n, double *mean, double *sd)
 
 /* One prefill of n tokens from an empty cache, logits of the last only. */
 static kq_status prefill(kq_model *m, const int32_t *tok, int32_t *pos, uint8_t *want, int n,
-                         float *logits, double *secs)
+                         double *secs)
 {
     kq_model_seq_reset(m, 0);
     for (int i = 0; i < n; i++) {
@@ -89,19 +89,22 @@ static kq_status prefill(kq_model *m, const int32_t *tok, int32_t *pos, uint8_t 
         want[i] = i == n - 1;
     }
     double t0 = now_s();
-    kq_status st = kq_model_forward(m, tok, pos, NULL, n, want, logits);
+    kq_status st = kq_model_forward(m, tok, pos, NULL, n, want, NULL);
     *secs = now_s() - t0;
     return st;
 }
 
-/* n decode steps of one token each from an empty cache. */
-static kq_status decode(kq_model *m, const int32_t *tok, int n, float *logits, double *secs)
+/* n decode steps of one token each from an empty cache. The logits land in
+ * the model's own buffer (page-locked on a device backend, as llama.cpp's
+ * output buffer is on CUDA), so the copy off the device is timed as a
+ * serving engine would pay it. */
+static kq_status decode(kq_model *m, const int32_t *tok, int n, double *secs)
 {
     kq_model_seq_reset(m, 0);
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         int32_t p = i;
-        kq_status st = kq_model_forward(m, tok + i, &p, NULL, 1, NULL, logits);
+        kq_status st = kq_model_forward(m, tok + i, &p, NULL, 1, NULL, NULL);
         if (st != KQ_OK) return st;
     }
     *secs = now_s() - t0;
@@ -111,14 +114,14 @@ static kq_status decode(kq_model *m, const int32_t *tok, int n, float *logits, d
 /* n decode steps of B tokens, one of each of B sequences, from an empty
  * cache; tok has n + B - 1 ids, seq's step uses B of them. */
 static kq_status decode_parallel(kq_model *m, const int32_t *tok, int n, int B, int32_t *pos,
-                                 int32_t *seq, float *logits, double *secs)
+                                 int32_t *seq, double *secs)
 {
     kq_model_seq_reset(m, -1);
     for (int b = 0; b < B; b++) seq[b] = b;
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         for (int b = 0; b < B; b++) pos[b] = i;
-        kq_status st = kq_model_forward(m, tok + i, pos, seq, B, NULL, logits);
+        kq_status st = kq_model_forward(m, tok + i, pos, seq, B, NULL, NULL);
         if (st != KQ_OK) return st;
     }
     *secs = now_s() - t0;
@@ -141,7 +144,6 @@ int kq_cmd_bench_model(int argc, char **argv)
                           .n_seq = o.parallel};
     int32_t *tok = NULL, *pos = NULL, *seq = NULL;
     uint8_t *want = NULL;
-    float *logits = NULL;
     double *tp = NULL, *tg = NULL, *tb = NULL;
     if (kq_model_open(b, o.model, &mp, &m) != KQ_OK) {
         rc = kq_tool_error("bench-model", o.model);
@@ -154,11 +156,10 @@ int kq_cmd_bench_model(int argc, char **argv)
     pos = malloc((size_t)n_max * sizeof *pos);
     seq = malloc((size_t)o.parallel * sizeof *seq);
     want = malloc((size_t)n_max);
-    logits = malloc((size_t)o.parallel * (size_t)info.n_vocab * sizeof *logits);
     tp = malloc((size_t)o.reps * sizeof *tp);
     tg = malloc((size_t)o.reps * sizeof *tg);
     tb = malloc((size_t)o.reps * sizeof *tb);
-    if (!tok || !pos || !seq || !want || !logits || !tp || !tg || !tb) {
+    if (!tok || !pos || !seq || !want || !tp || !tg || !tb) {
         fprintf(stderr, "kq bench-model: out of memory\n");
         goto out;
     }
@@ -169,27 +170,27 @@ int kq_cmd_bench_model(int argc, char **argv)
     int have_ceil = kq__backend_ceilings(b, &ceil) == KQ_OK;
     double secs;
     /* warm-up: page the weights in and start the workers */
-    if (prefill(m, tok, pos, want, o.n_prompt < 16 ? o.n_prompt : 16, logits, &secs) ||
-        decode(m, tok, 2, logits, &secs)) {
+    if (prefill(m, tok, pos, want, o.n_prompt < 16 ? o.n_prompt : 16, &secs) ||
+        decode(m, tok, 2, &secs)) {
         rc = kq_tool_error("bench-model", "warm-up");
         goto out;
     }
     for (int r = 0; r < o.reps; r++) {
-        if (prefill(m, tok, pos, want, o.n_prompt, logits, &secs)) {
+        if (prefill(m, tok, pos, want, o.n_prompt, &secs)) {
             rc = kq_tool_error("bench-model", "prefill");
             goto out;
         }
         tp[r] = o.n_prompt / secs;
     }
     for (int r = 0; r < o.reps; r++) {
-        if (decode(m, tok, o.n_gen, logits, &secs)) {
+        if (decode(m, tok, o.n_gen, &secs)) {
             rc = kq_tool_error("bench-model", "decode");
             goto out;
         }
         tg[r] = o.n_gen / secs;
     }
     for (int r = 0; o.parallel > 1 && r < o.reps; r++) {
-        if (decode_parallel(m, tok, o.n_gen, o.parallel, pos, seq, logits, &secs)) {
+        if (decode_parallel(m, tok, o.n_gen, o.parallel, pos, seq, &secs)) {
             rc = kq_tool_error("bench-model", "parallel decode");
             goto out;
         }
@@ -229,7 +230,6 @@ out:
     free(tok);
     free(pos);
     free(want);
-    free(logits);
     free(tp);
     free(tg);
     free(tb);

@@ -127,7 +127,7 @@ typedef struct run_state {
     kq_sampler **samplers;
     int32_t *tokens, *pos, *seq, *last, *n_done, *out_tokens;
     uint8_t *want, *live;
-    float *logits;
+    const float *logits; /* the model's own (kq_model_logits): page-locked on a device */
 } run_state;
 
 static void free_state(run_state *s, int b)
@@ -143,7 +143,6 @@ static void free_state(run_state *s, int b)
     free(s->out_tokens);
     free(s->want);
     free(s->live);
-    free(s->logits);
 }
 
 static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64_t n_prompt)
@@ -162,10 +161,9 @@ static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64
     s.n_done = calloc((size_t)b, sizeof(int32_t));
     s.live = malloc((size_t)b);
     s.out_tokens = malloc(((size_t)b * (size_t)o->n_gen + 1) * sizeof(int32_t));
-    s.logits = malloc((size_t)b * (size_t)V * sizeof(float));
     int rc = 1;
     if (!s.samplers || !s.tokens || !s.pos || !s.seq || !s.want || !s.last || !s.n_done ||
-        !s.live || !s.out_tokens || !s.logits) {
+        !s.live || !s.out_tokens) {
         fprintf(stderr, "kq run: out of memory\n");
         goto done;
     }
@@ -188,7 +186,8 @@ static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64
             s.want[k] = t == n_prompt - 1;
         }
     double t0 = now_s();
-    if (kq_model_forward(m, s.tokens, s.pos, s.seq, n_prompt * b, s.want, s.logits) != KQ_OK) {
+    if (kq_model_forward(m, s.tokens, s.pos, s.seq, n_prompt * b, s.want, NULL) != KQ_OK ||
+        !(s.logits = kq_model_logits(m, NULL))) {
         rc = kq_tool_error("run", "prefill");
         goto done;
     }
@@ -223,7 +222,8 @@ static int generate(const run_opts *o, kq_model *m, const int32_t *prompt, int64
                 k++;
             }
         if (k == 0) break;
-        if (kq_model_forward(m, s.tokens, s.pos, s.seq, k, s.want, s.logits) != KQ_OK) {
+        if (kq_model_forward(m, s.tokens, s.pos, s.seq, k, s.want, NULL) != KQ_OK ||
+            !(s.logits = kq_model_logits(m, NULL))) {
             rc = kq_tool_error("run", "decode");
             goto done;
         }

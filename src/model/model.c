@@ -136,6 +136,19 @@ fail:
     return st;
 }
 
+static void own_logits_free(kq_model *m)
+{
+#ifdef KQ_HAVE_CUDA
+    if (m->dev)
+        kq__cu_host_free(m->buf.own_logits);
+    else
+#endif
+        free(m->buf.own_logits);
+    m->buf.own_logits = NULL;
+    m->buf.cap_own = 0;
+    m->buf.own_rows = 0;
+}
+
 static kq_status alloc_cache(kq_model *m)
 {
     int64_t per_seq, total;
@@ -227,6 +240,7 @@ void kq_model_free(kq_model *m)
     kq__model_graphs_free(m);
     free_bufs(m);
     kq_free(m->b, m->buf.d_logits);
+    own_logits_free(m);
     kq__model_free_weights(m);
     kq_free(m->b, m->k_cache);
     kq_free(m->b, m->v_cache);
@@ -314,6 +328,40 @@ static kq_status check_batch(const kq_model *m, const int32_t *tokens, const int
     return KQ_OK;
 }
 
+/* Room for n_out rows of logits of the model's own (grown, never shrunk). */
+static kq_status own_logits_reserve(kq_model *m, int64_t n_out)
+{
+    if (n_out <= m->buf.cap_own) return KQ_OK;
+    own_logits_free(m);
+    size_t bytes;
+    if (kq__mul_size((size_t)n_out, (size_t)m->c.n_vocab * sizeof(float), &bytes))
+        return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_forward: logits of %lld rows are too large",
+                        (long long)n_out);
+    void *p = NULL;
+#ifdef KQ_HAVE_CUDA
+    if (m->dev) {
+        int e = kq__cu_host_alloc(bytes, &p);
+        if (e)
+            return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_forward: %zu bytes of page-locked memory "
+                            "for the logits: %s", bytes, kq__cu_error_string(e));
+    } else
+#endif
+        p = malloc(bytes);
+    if (!p)
+        return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_forward: no memory for %lld rows of logits",
+                        (long long)n_out);
+    m->buf.own_logits = p;
+    m->buf.cap_own = n_out;
+    return KQ_OK;
+}
+
+const float *kq_model_logits(const kq_model *m, int64_t *rows)
+{
+    const int64_t r = m ? m->buf.own_rows : 0;
+    if (rows) *rows = r;
+    return r > 0 ? m->buf.own_logits : NULL;
+}
+
 kq_status kq_model_forward(kq_model *m, const int32_t *tokens, const int32_t *pos,
                            const int32_t *seq, int64_t n, const uint8_t *want_logits,
                            float *logits)
@@ -324,16 +372,18 @@ kq_status kq_model_forward(kq_model *m, const int32_t *tokens, const int32_t *po
                         (long long)n);
     int64_t n_out = 0;
     for (int64_t i = 0; i < n; i++) n_out += !want_logits || want_logits[i];
-    if (n_out > 0 && !logits)
-        return kq__fail(KQ_ERR_INVALID_ARG, "kq_model_forward: logits is NULL");
+    m->buf.own_rows = 0;
     if (n > (int64_t)m->n_seq * m->n_ctx)
         return kq__fail(KQ_ERR_RANGE, "kq_model_forward: n = %lld exceeds the cache", (long long)n);
     int32_t *len = malloc((size_t)m->n_seq * sizeof(int32_t));
     if (!len) return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_forward: no memory");
     kq_status st = check_batch(m, tokens, pos, seq, n, len);
     if (st == KQ_OK) st = reserve(m, n);
+    const int own = n_out > 0 && !logits;
+    if (st == KQ_OK && own && (st = own_logits_reserve(m, n_out)) == KQ_OK) logits = m->buf.own_logits;
     if (st == KQ_OK) st = kq__model_forward(m, tokens, pos, seq, n, want_logits, logits);
     if (st == KQ_OK) memcpy(m->seq_len, len, (size_t)m->n_seq * sizeof(int32_t));
+    if (st == KQ_OK && own) m->buf.own_rows = n_out;
     free(len);
     return st;
 }

@@ -85,6 +85,8 @@ typedef struct kq_model_bufs {
     int32_t *host_ids;
     float *d_logits;
     int64_t cap_logits;
+    float *own_logits;      /* kq_model_logits: page-locked on a device backend */
+    int64_t cap_own, own_rows; /* rows it holds room for; rows of the last pass (0: none) */
 } kq_model_bufs;
 
 /* Captured CUDA graphs of the forward's device work (graph.c), one per

@@ -247,6 +247,22 @@ extern "C" int kq__cu_gather_rows(void *stream, const float *src, const int32_t 
                                 idx, dst, rows * n, n);
 }
 
+extern "C" int kq__cu_host_alloc(size_t bytes, void **out)
+{
+    *out = NULL;
+    const cudaError_t e = cudaHostAlloc(out, bytes, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        *out = NULL;
+        cudaGetLastError();
+    }
+    return (int)e;
+}
+
+extern "C" void kq__cu_host_free(void *p)
+{
+    if (p && cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
+}
+
 extern "C" const char *kq__cu_error_string(int err)
 {
     return cudaGetErrorString((cudaError_t)err);

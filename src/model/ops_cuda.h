@@ -4,6 +4,7 @@
 #ifndef KQ_MODEL_OPS_CUDA_H
 #define KQ_MODEL_OPS_CUDA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -57,6 +58,9 @@ int kq__cu_moe_combine(void *stream, const float *e, const float *w, float *y, i
 int kq__cu_gather_rows(void *stream, const float *src, const int32_t *idx, float *dst,
                        int64_t rows, int64_t n);
 const char *kq__cu_error_string(int err);
+/* Page-locked host memory (cudaHostAlloc), for the model's own logits. */
+int kq__cu_host_alloc(size_t bytes, void **out);
+void kq__cu_host_free(void *p);
 
 /* graph_cuda.cu: capture of the work queued on a stream, and its replay. */
 int kq__cu_graph_begin(void *stream);
