@@ -24,6 +24,12 @@
 //   attribute returns at once.
 // KQ_PDL=0 launches everything without the attribute (for A/B timing);
 // devices below compute capability 9.0 never get it.
+//
+// Measured (H100, working tree of e7dc355, one run): Gemma 3 270M stand-in
+// decode 1,161 tokens/s with PDL against 1,010 without; in a stream of m = 1
+// calls q8_0 4096x4096 9.7 us against 13.7, q4_0 7.4 against 10.4, q6_K
+// 4096x14336 27.0 against 31.9. Llama 3 8B decode gained nothing (245 /
+// 247 tokens/s): its step is the large linears.
 #ifndef KQ_CUDA_PDL_CUH
 #define KQ_CUDA_PDL_CUH
 

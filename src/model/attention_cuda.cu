@@ -426,8 +426,10 @@ static int attention_tile(cudaStream_t s, const kq_cu_arch *a, int layer, int sw
  * S is fixed per call shape (graph replay keeps the grid), and the span of
  * a split is worked out on the device from the token's position, so a
  * block whose split lies past the present keys leaves at once.
- * Measured: see the closing lines of bench/RESULTS.md's seventh-session
- * entry (Gemma 3 270M stand-in decode). */
+ * Measured (H100, Gemma 3 270M stand-in, working tree of e7dc355): ncu
+ * (clocks locked, caches flushed) 9.5-10.5 us a decode layer against 27.8
+ * for the warp kernel; decode 1,010 tokens/s against 712 with the warp
+ * kernel, both without PDL, in one run. */
 #define AS_KEYS 32
 #define AS_THREADS 256
 #define AS_RB 8 /* query heads a block: a warp each in the score step */
