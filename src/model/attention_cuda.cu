@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "cuda/pdl.cuh"
+#include "cuda/persistent.cuh"
 #include "ops_cuda.h"
 
 /* The first key a query at position p sees: 0, or the start of its sliding
@@ -574,15 +575,6 @@ attention_split_k(kq_cu_arch a, int layer, int swa, const float *qkv, const int3
     if (tid == 0) *tk = 0; /* ready for the next launch */
 }
 
-static int sm_count(void)
-{
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
-        n = 1;
-    return n;
-}
-
 template <int HD>
 static int attention_split(cudaStream_t s, const kq_cu_arch *a, int layer, int swa, const float *qkv,
                            const int32_t *pos, const int32_t *seq, int64_t n, const float *kc,
@@ -593,11 +585,13 @@ static int attention_split(cudaStream_t s, const kq_cu_arch *a, int layer, int s
     static const cudaError_t attr = cudaFuncSetAttribute(
         attention_split_k<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
     if (attr != cudaSuccess) return (int)attr;
-    static const int sms = sm_count();
+    kqc::DeviceInfo di;
+    const cudaError_t de = kqc::device_info(di);
+    if (de != cudaSuccess) return (int)de;
     const int G = a->n_head / a->n_head_kv, nsub = (G + AS_RB - 1) / AS_RB;
     const int64_t groups = n * a->n_head_kv * nsub;
     /* about two blocks an SM over the whole call */
-    int64_t S = (2 * (int64_t)sms + groups - 1) / groups;
+    int64_t S = (2 * (int64_t)di.sms + groups - 1) / groups;
     S = S < 1 ? 1 : S > AS_SPLITS ? AS_SPLITS : S;
     dim3 grid((unsigned)n, (unsigned)(a->n_head_kv * nsub), (unsigned)S);
     return (int)kqc::launch_pdl(attention_split_k<HD>, grid, AS_THREADS, bytes, s, *a, layer, swa,
