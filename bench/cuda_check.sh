@@ -5,7 +5,9 @@
 # compute-sanitizer memcheck and racecheck), bench (kq bench --backend cuda
 # on the issue's shapes), types (every weight type beside q4_K at m = 1, 8, 512,
 # issue 13's bars), models (kq bench-model on random-weight Gemma 3 270M and
-# Llama 3 8B stand-ins), ncu (a profile of the m = 1 q4_K kernel). Logs go to
+# Llama 3 8B stand-ins), llamacpp (llama.cpp's llama-bench on the same
+# stand-ins: build it here first with bench/llama_bench_cuda.sh and carry
+# .lcpp), ncu (a profile of the m = 1 q4_K kernel). Logs go to
 # $OUT (or ./device-out): few files, since the device tool returns at most 8.
 # BENCH_M overrides the bench's m list (default 1,8,16).
 # Usage: bash bench/cuda_check.sh tests sanitize bench
@@ -19,10 +21,10 @@ t0=$(date +%s)
 cmake -S . -B build-dev -DKQ_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_BUILD_TYPE=Release \
   >"$out/build.log" 2>&1 &&
   cmake --build build-dev -j16 --target kq kquant_shared test_backend_cuda test_cuda_linear test_cuda_experts \
-    test_cuda_runtime test_cuda_gemm test_cuda_dispatch test_extreme_x test_model >>"$out/build.log" 2>&1 ||
+    test_cuda_runtime test_cuda_gemm test_cuda_dispatch test_extreme_x test_model test_cuda_attention >>"$out/build.log" 2>&1 ||
   { tail -40 "$out/build.log"; exit 1; }
 echo "build: $(($(date +%s) - t0)) s"
-tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime test_cuda_gemm test_cuda_dispatch test_extreme_x test_model"
+tests="test_backend_cuda test_cuda_linear test_cuda_experts test_cuda_runtime test_cuda_gemm test_cuda_dispatch test_extreme_x test_model test_cuda_attention"
 for step in "$@"; do
   case $step in
   tests)
@@ -87,6 +89,21 @@ for step in "$@"; do
     KQ_PROFILE=1 build-dev/kq bench-model /tmp/gemma3-270m.gguf --backend cuda -p 512 -n 32 -r 1 \
       >"$out/gemma3-270m-profile.txt" 2>&1
     rm -f /tmp/gemma3-270m.gguf /tmp/llama3-8b.gguf ;;
+  llamacpp)
+    # llama.cpp on the same card and files: each stand-in with a generated
+    # vocabulary (bench/stand_in_vocab.py), llama-bench -p 512 -n 128 beside
+    # kq bench-model -r 3 (flash attention off, as built).
+    [ -x .lcpp/llama-bench ] || { echo "no .lcpp/llama-bench: bench/llama_bench_cuda.sh, then carry .lcpp"; continue; }
+    for model in gemma3-270m llama3-8b; do
+      build-dev/kq sample /tmp/$model.gguf --model $model >/dev/null &&
+        build-dev/kq bench-model /tmp/$model.gguf --backend cuda -r 3 >"$out/$model.txt" 2>&1
+      echo "kquant $model: exit $?"; grep -E "pp512|tg128" "$out/$model.txt"
+      python3 bench/stand_in_vocab.py /tmp/$model.gguf /tmp/$model-v.gguf && rm -f /tmp/$model.gguf &&
+        LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}:$PWD/.lcpp .lcpp/llama-bench -m /tmp/$model-v.gguf \
+          -p 512 -n 128 -ngl 99 -r 3 -fa 0 >"$out/llama-cpp-$model.txt" 2>&1
+      echo "llama.cpp $model: exit $?"; grep -E "pp512|tg128|build" "$out/llama-cpp-$model.txt"
+      rm -f /tmp/$model.gguf /tmp/$model-v.gguf
+    done ;;
   ncu)
     ncu --target-processes all -k regex:dense_plain --launch-count 3 --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats build-dev/kq bench --backend cuda --m 1 \
