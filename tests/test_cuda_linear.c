@@ -55,13 +55,6 @@ static kq_linear *fused_load(kq_backend *b, const fused *f)
 }
 
 /* x_off floats in front of x on the device: 1 makes x 4-byte aligned only. */
-/* The block types of 32 values (one scale, no super-block). */
-static int is_32_value(int t)
-{
-    return t == KQ_TYPE_Q4_0 || t == KQ_TYPE_Q4_1 || t == KQ_TYPE_Q5_0 || t == KQ_TYPE_Q5_1 ||
-           t == KQ_TYPE_Q8_0 || t == KQ_TYPE_IQ4_NL || t == KQ_TYPE_MXFP4;
-}
-
 static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, kq_linear *lr,
                      int64_t m, int swiglu, int x_off)
 {
@@ -89,7 +82,7 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
     int t0 = f->w[0].type, uniform = 1, all32 = 1;
     for (int i = 0; i < f->n; i++) {
         uniform &= f->w[i].type == t0;
-        all32 &= is_32_value(f->w[i].type);
+        all32 &= kq_type_block_elems(f->w[i].type) == 32; /* one scale, no super-block */
     }
     int q8 = x_off == 0 && kc_is_quant(t0) &&
              (uniform || (m == 1 && !swiglu && all32 && k % 32 == 0 && k <= 1024));

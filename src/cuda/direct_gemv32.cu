@@ -53,6 +53,9 @@ constexpr int kD32Depth = 2;         // chunks in flight a warp, beside the one 
 constexpr int kD32MaxBytes = 34;     // q8_0, the largest block
 constexpr int kD32Units = (32 * kD32MaxBytes + 15) / 16 / 32 + 1;  // 16-byte loads a lane, at most
 constexpr int kD32Slot = 32 * kD32MaxBytes + 16;  // a warp's chunk, and slack for the last word
+// The types this kernel decodes (block_dot below), listed once for the
+// host's check and both dispatch switches.
+#define KQ_D32_TYPES(X) X(T_Q4_0) X(T_Q4_1) X(T_Q5_0) X(T_Q5_1) X(T_Q8_0) X(T_IQ4_NL) X(T_MXFP4)
 constexpr int kD32MaxParts = 8;  // q/k/v, gate/up: a fused call has few parts
 
 // The N 4-byte words of bytes p .. p + 4N - 1 in shared memory (p any
@@ -289,13 +292,10 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
             d32_group<T>(P, gi, nb, inv_nb, sx, slot, y);
         } else {
             switch (P.type) {  // warp-uniform: a group is one part's
-            case T_Q4_0: d32_group<T_Q4_0>(P, gi, nb, inv_nb, sx, slot, y); break;
-            case T_Q4_1: d32_group<T_Q4_1>(P, gi, nb, inv_nb, sx, slot, y); break;
-            case T_Q5_0: d32_group<T_Q5_0>(P, gi, nb, inv_nb, sx, slot, y); break;
-            case T_Q5_1: d32_group<T_Q5_1>(P, gi, nb, inv_nb, sx, slot, y); break;
-            case T_Q8_0: d32_group<T_Q8_0>(P, gi, nb, inv_nb, sx, slot, y); break;
-            case T_IQ4_NL: d32_group<T_IQ4_NL>(P, gi, nb, inv_nb, sx, slot, y); break;
-            case T_MXFP4: d32_group<T_MXFP4>(P, gi, nb, inv_nb, sx, slot, y); break;
+#define KQ_D32_GROUP(T_) \
+    case T_: d32_group<T_>(P, gi, nb, inv_nb, sx, slot, y); break;
+            KQ_D32_TYPES(KQ_D32_GROUP)
+#undef KQ_D32_GROUP
             default: __trap();  // the host admits these types only
             }
         }
@@ -317,8 +317,9 @@ cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s
 
 bool d32_type(int t)
 {
-    return t == T_Q4_0 || t == T_Q4_1 || t == T_Q5_0 || t == T_Q5_1 || t == T_Q8_0 || t == T_IQ4_NL ||
-           t == T_MXFP4;
+#define KQ_D32_IS(T_) t == T_ ||
+    return KQ_D32_TYPES(KQ_D32_IS) false;
+#undef KQ_D32_IS
 }
 
 }  // namespace
@@ -342,13 +343,10 @@ extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cu
     }
     cudaError_t e;
     switch (t) {
-    case T_Q4_0: e = d32_launch<T_Q4_0>(a, work, s); break;
-    case T_Q4_1: e = d32_launch<T_Q4_1>(a, work, s); break;
-    case T_Q5_0: e = d32_launch<T_Q5_0>(a, work, s); break;
-    case T_Q5_1: e = d32_launch<T_Q5_1>(a, work, s); break;
-    case T_Q8_0: e = d32_launch<T_Q8_0>(a, work, s); break;
-    case T_IQ4_NL: e = d32_launch<T_IQ4_NL>(a, work, s); break;
-    case T_MXFP4: e = d32_launch<T_MXFP4>(a, work, s); break;
+#define KQ_D32_LAUNCH(T_) \
+    case T_: e = d32_launch<T_>(a, work, s); break;
+    KQ_D32_TYPES(KQ_D32_LAUNCH)
+#undef KQ_D32_LAUNCH
     case kD32Mixed: e = d32_launch<kD32Mixed>(a, work, s); break;
     default: e = cudaErrorInvalidValue; break;  // the check above admits no other type
     }
