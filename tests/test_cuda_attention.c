@@ -203,7 +203,7 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_case(b, &cases[i], 0);
-        if (cases[i].n < 16) check_case(b, &cases[i], 1);
+        if (cases[i].n <= KQ_CU_SPLIT_MAX_TOKENS) check_case(b, &cases[i], 1);
     }
     kq_backend_close(b);
     return kt_finish();

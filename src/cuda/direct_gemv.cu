@@ -104,8 +104,10 @@ direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const f
     const int64_t warps = (int64_t)gridDim.x * (kDirThreads / 32);
     {  // the warp's first rows, on their way while the previous kernel runs
         const int64_t r = (int64_t)blockIdx.x * (kDirThreads / 32) + (threadIdx.x >> 5);
-        if (r < N) prefetch_l2(dir_row(parts, n_parts, r), (int64_t)nb * 144, kPrefetchBytes);
-        if (SWIGLU && r < N) prefetch_l2(dir_row(parts, n_parts, N + r), (int64_t)nb * 144, kPrefetchBytes);
+        if (r < N) {
+            prefetch_l2(dir_row(parts, n_parts, r), (int64_t)nb * 144, kPrefetchBytes);
+            if (SWIGLU) prefetch_l2(dir_row(parts, n_parts, N + r), (int64_t)nb * 144, kPrefetchBytes);
+        }
     }
     pdl_start();
     extern __shared__ __align__(16) uint8_t smem[];

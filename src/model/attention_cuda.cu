@@ -605,7 +605,7 @@ extern "C" int64_t kq__cu_attention_part_floats(const kq_cu_arch *a, int64_t tok
 
 /* Below this many tokens a call is a decode step: the warp kernel spreads
  * one query's keys over a block, where a tile would hold idle rows. */
-#define AT_MIN_TOKENS 16
+#define AT_MIN_TOKENS (KQ_CU_SPLIT_MAX_TOKENS + 1)
 
 /* KQ_CUDA_ATTENTION=warp keeps every call on the warp kernel (for timing
  * one against the other); read once. */

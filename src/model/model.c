@@ -52,22 +52,23 @@ static void free_bufs(kq_model *m)
 #include "ops_cuda.h"
 #endif
 
-/* The split decode attention's scratch (ops_cuda.h), for batches of up to
- * 15 tokens: the partial sums, and tickets that start at zero. */
+/* The split decode attention's scratch (ops_cuda.h), for the batches it
+ * takes: the partial sums, and tickets that start at zero. */
 static kq_status alloc_attention_scratch(kq_model *m, int64_t n)
 {
 #ifdef KQ_HAVE_CUDA
     kq_model_bufs *B = &m->buf;
-    const int64_t t = n < 15 ? n : 15;
+    const int64_t t = n < KQ_CU_SPLIT_MAX_TOKENS ? n : KQ_CU_SPLIT_MAX_TOKENS;
     const kq_cu_arch a = {.n_head = (int)m->c.n_head, .head_dim = (int)m->c.head_dim};
     kq_status st;
     if ((st = alloc_floats(m->b, kq__cu_attention_part_floats(&a, t), 1, &B->att_part,
                            "attention partials")) ||
         (st = alloc_floats(m->b, t, m->c.n_head, (float **)&B->att_ticket, "attention tickets")))
         return st;
-    int32_t *zero = calloc((size_t)(t * m->c.n_head), sizeof(int32_t));
+    const size_t tickets = (size_t)(t * m->c.n_head);
+    int32_t *zero = calloc(tickets, sizeof(int32_t));
     if (!zero) return kq__fail(KQ_ERR_NO_MEMORY, "model: no host memory for the attention tickets");
-    st = kq_copy_to_device(m->b, B->att_ticket, zero, (size_t)(t * m->c.n_head) * sizeof(int32_t));
+    st = kq_copy_to_device(m->b, B->att_ticket, zero, tickets * sizeof(int32_t));
     free(zero);
     if (st == KQ_OK) B->att_tokens = t;
     return st;

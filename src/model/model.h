@@ -80,7 +80,7 @@ typedef struct kq_model_bufs {
     int32_t *d_pos, *d_seq, *d_idx;
     float *att_part;     /* device: the split decode attention's partials ... */
     int32_t *att_ticket; /* ... and its tickets (zeroed at allocation) */
-    int64_t att_tokens;  /* tokens they serve: min(cap, 15) */
+    int64_t att_tokens;  /* tokens they serve: min(cap, KQ_CU_SPLIT_MAX_TOKENS) */
     float *host_x, *host_router, *host_w;
     int32_t *host_ids;
     float *d_logits;

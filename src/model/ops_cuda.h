@@ -42,6 +42,7 @@ int kq__cu_qk_prep(void *stream, const kq_cu_arch *a, int layer, int swa, float 
  * int32 that must be zero before the first call (each call leaves them
  * zero). Calls of more than `tokens` tokens, or with no scratch, take the
  * other kernels. */
+#define KQ_CU_SPLIT_MAX_TOKENS 15 /* larger calls (prompts) take the tile kernel */
 typedef struct kq_cu_att_scratch {
     float *part;
     int32_t *ticket;
