@@ -162,9 +162,7 @@ static kq_status device_forward(kq_model *m, const int32_t *tokens, const int32_
                                 int64_t n_out, float *logits)
 {
     device_pass p = {.n = n, .n_out = n_out};
-    kq_status st = kq__mop_embed(m, tokens, n);
-    if (st == KQ_OK) st = kq__mop_batch(m, pos, seq, n, &p.pos, &p.seq);
-    if (st == KQ_OK && n_out > 0 && n_out < n) st = kq__mop_put_idx(m, idx, n_out);
+    kq_status st = kq__mop_inputs(m, tokens, pos, seq, idx, n, n_out, &p.pos, &p.seq);
     if (st == KQ_OK && n_out > 0) st = kq__mop_logits_dst(m, logits, n_out, &p.out);
     /* Routing copies the router's logits to the host mid-pass: MoE models
      * run their passes uncaptured. */

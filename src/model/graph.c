@@ -2,9 +2,9 @@
  * short kernels, and launching them one by one costs more than running
  * them (issue 14: Gemma 3 270M is launch-bound without it). forward.c hands
  * the device part of a pass (layers, final norm, output head) to
- * kq__model_graph_run; the host work around it (the embedding rows, the
- * positions, the logits copy) runs every pass, since it moves data between
- * host and device with synchronous copies that a graph cannot hold.
+ * kq__model_graph_run; the host work around it (the embedding rows and
+ * positions, staged and sent in one asynchronous copy before the replay,
+ * and the logits copy after it) runs every pass.
  *
  * A shape (rows, logit rows) runs uncaptured the first time, so whatever it
  * allocates on first use is in place, then is captured on its second pass

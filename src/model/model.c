@@ -21,6 +21,44 @@ static kq_status alloc_floats(kq_backend *b, int64_t a, int64_t c, float **out, 
     return st == KQ_OK ? KQ_OK : kq__fail_context(st, "model: %s: ", what);
 }
 
+#ifdef KQ_HAVE_CUDA
+#include "ops_cuda.h"
+#endif
+
+static void free_staging(kq_model_bufs *B)
+{
+#ifdef KQ_HAVE_CUDA
+    /* the last copy out of the staging may still be queued */
+    if (B->stage_ev) kq__cu_event_sync(B->stage_ev);
+    kq__cu_event_free(B->stage_ev);
+    kq__cu_host_free(B->stage);
+#endif
+    B->stage_ev = NULL;
+    B->stage = NULL;
+}
+
+/* Page-locked staging of `floats` floats for a device pass's inputs, and the
+ * event that guards it. */
+static kq_status alloc_staging(kq_model *m, size_t floats)
+{
+#ifdef KQ_HAVE_CUDA
+    kq_model_bufs *B = &m->buf;
+    void *p = NULL;
+    int e = kq__cu_host_alloc(floats * sizeof(float), &p);
+    if (e)
+        return kq__fail(KQ_ERR_NO_MEMORY, "model: %zu bytes of page-locked input staging: %s",
+                        floats * sizeof(float), kq__cu_error_string(e));
+    B->stage = p;
+    if ((e = kq__cu_event_new(&B->stage_ev)))
+        return kq__fail(KQ_ERR_BACKEND, "model: an event for the input staging: %s",
+                        kq__cu_error_string(e));
+    return KQ_OK;
+#else
+    (void)m, (void)floats;
+    return kq__fail(KQ_ERR_UNSUPPORTED, "model: device input staging without the CUDA backend");
+#endif
+}
+
 static void free_bufs(kq_model *m)
 {
     kq_model_bufs *B = &m->buf;
@@ -31,26 +69,19 @@ static void free_bufs(kq_model *m)
         *all[i] = NULL;
     }
     kq_free(m->b, B->ids);
-    kq_free(m->b, B->d_pos);
-    kq_free(m->b, B->d_seq);
-    kq_free(m->b, B->d_idx);
     kq_free(m->b, B->att_part);
     kq_free(m->b, B->att_ticket);
     B->att_part = NULL;
     B->att_ticket = NULL;
     B->att_tokens = 0;
-    free(B->host_x);
+    free_staging(B);
     free(B->host_router);
     free(B->host_w);
     free(B->host_ids);
-    B->ids = B->d_pos = B->d_seq = B->d_idx = B->host_ids = NULL;
-    B->host_x = B->host_router = B->host_w = NULL;
+    B->ids = B->d_idx = B->host_ids = NULL;
+    B->host_router = B->host_w = NULL;
     B->cap = 0;
 }
-
-#ifdef KQ_HAVE_CUDA
-#include "ops_cuda.h"
-#endif
 
 /* The split decode attention's scratch (ops_cuda.h), for the batches it
  * takes: the partial sums, and tickets that start at zero. */
@@ -88,8 +119,11 @@ static kq_status reserve(kq_model *m, int64_t n)
     const kq_model_config *c = &m->c;
     kq_model_bufs *B = &m->buf;
     const int64_t q_dim = c->n_head * c->head_dim, k = c->n_expert_used;
+    /* on a device, x's allocation also holds the pass's positions,
+     * sequences and wanted rows, so that one copy sends all inputs */
+    const int64_t x_cols = c->n_embd + (m->dev ? 3 : 0);
     kq_status st;
-    if ((st = alloc_floats(m->b, n, c->n_embd, &B->x, "batch x")) ||
+    if ((st = alloc_floats(m->b, n, x_cols, &B->x, "batch x")) ||
         (st = alloc_floats(m->b, n, c->n_embd, &B->h, "batch h")) ||
         (st = alloc_floats(m->b, n, c->n_embd, &B->y, "batch y")) ||
         (st = alloc_floats(m->b, n, c->n_embd, &B->out_rows, "output rows")) ||
@@ -109,16 +143,8 @@ static kq_status reserve(kq_model *m, int64_t n)
             goto fail;
     }
     if (m->dev) {
-        size_t hx;
-        if (kq__mul_size((size_t)n, (size_t)c->n_embd * sizeof(float), &hx) ||
-            !(B->host_x = malloc(hx))) {
-            st = kq__fail(KQ_ERR_NO_MEMORY, "model: no host memory for %lld embedding rows", (long long)n);
-            goto fail;
-        }
-        if ((st = alloc_floats(m->b, n, 1, (float **)&B->d_pos, "device positions")) ||
-            (st = alloc_floats(m->b, n, 1, (float **)&B->d_seq, "device sequences")) ||
-            (st = alloc_floats(m->b, n, 1, (float **)&B->d_idx, "device row indices")) ||
-            (st = alloc_attention_scratch(m, n)))
+        /* n x x_cols was checked by alloc_floats */
+        if ((st = alloc_staging(m, (size_t)(n * x_cols))) || (st = alloc_attention_scratch(m, n)))
             goto fail;
         if (c->n_expert > 0) {
             B->host_router = malloc((size_t)n * (size_t)c->n_expert * sizeof(float));

@@ -77,11 +77,17 @@ typedef struct kq_model_bufs {
     /* device backends only: the batch's positions, sequences and wanted rows
      * on the device, host staging for the embedding rows and the routing,
      * and the logits before they are copied to the caller */
-    int32_t *d_pos, *d_seq, *d_idx;
+    int32_t *d_idx; /* device: this pass's wanted rows, past its rows of x (ops.c) */
     float *att_part;     /* device: the split decode attention's partials ... */
     int32_t *att_ticket; /* ... and its tickets (zeroed at allocation) */
     int64_t att_tokens;  /* tokens they serve: min(cap, KQ_CU_SPLIT_MAX_TOKENS) */
-    float *host_x, *host_router, *host_w;
+    /* device backends: a pass's inputs (embedding rows, positions,
+     * sequences, wanted rows) staged in page-locked memory laid out as x's
+     * device allocation, and sent in one asynchronous copy (ops.c);
+     * stage_ev marks when that copy has read them */
+    float *stage;
+    void *stage_ev;
+    float *host_router, *host_w;
     int32_t *host_ids;
     float *d_logits;
     int64_t cap_logits;

@@ -139,12 +139,11 @@ kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n)
     PROFILED("softcap", 1, n, softcap_run(m, x, cap, n));
 }
 
-/* Embedding rows of the batch into buf.x: dequantized on the host (from the
- * file's mapping), then copied to the device where there is one. */
-static kq_status embed_run(kq_model *m, const int32_t *tokens, int64_t n)
+/* The batch's embedding rows into dst, dequantized on the host from the
+ * file's mapping. */
+static kq_status embed_rows(kq_model *m, const int32_t *tokens, int64_t n, float *dst)
 {
     const int64_t d = m->c.n_embd;
-    float *dst = m->dev ? m->buf.host_x : m->buf.x;
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *row = (const uint8_t *)m->embd.data + (size_t)tokens[i] * m->embd_row_bytes;
         float *x = dst + i * d;
@@ -153,33 +152,57 @@ static kq_status embed_run(kq_model *m, const int32_t *tokens, int64_t n)
         if (m->c.embd_scale != 1.0f)
             for (int64_t k = 0; k < d; k++) x[k] *= m->c.embd_scale;
     }
-    if (m->dev) return kq_copy_to_device(m->b, m->buf.x, dst, (size_t)(n * d) * sizeof(float));
     return KQ_OK;
 }
 
 kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n)
 {
-    PROFILED("embed", n, m->c.n_embd, embed_run(m, tokens, n));
+    if (m->dev) return kq__fail(KQ_ERR_UNSUPPORTED, "model: host embedding on a device backend");
+    PROFILED("embed", n, m->c.n_embd, embed_rows(m, tokens, n, m->buf.x));
 }
 
-/* The batch's positions and sequences where the kernels read them. */
-static kq_status batch_run(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
-                           const int32_t **dpos, const int32_t **dseq)
+/* A device pass's inputs go in one asynchronous copy from page-locked
+ * staging laid out as x's allocation: the embedding rows, then positions,
+ * sequences and wanted rows as int32. A decode step's synchronous copies
+ * (three, from pageable memory) took ~8 us each on an H100 (RESULTS.md,
+ * seventh session). The host writes the staging only after the previous
+ * copy out of it has run (stage_ev). */
+static kq_status inputs_run(kq_model *m, const int32_t *tokens, const int32_t *pos,
+                            const int32_t *seq, const int32_t *idx, int64_t n, int64_t n_out,
+                            const int32_t **dpos, const int32_t **dseq)
 {
-    *dpos = pos;
-    *dseq = seq;
-    if (!m->dev) return KQ_OK;
-    kq_status st = kq_copy_to_device(m->b, m->buf.d_pos, pos, (size_t)n * sizeof(int32_t));
-    if (st == KQ_OK) st = kq_copy_to_device(m->b, m->buf.d_seq, seq, (size_t)n * sizeof(int32_t));
-    *dpos = m->buf.d_pos;
-    *dseq = m->buf.d_seq;
-    return st;
+#ifdef KQ_HAVE_CUDA
+    kq_model_bufs *B = &m->buf;
+    const int64_t d = m->c.n_embd, n_idx = n_out < n ? n_out : 0;
+    int e = kq__cu_event_sync(B->stage_ev);
+    if (e) return cu(e, "waiting for the last input copy");
+    kq_status st = embed_rows(m, tokens, n, B->stage);
+    if (st != KQ_OK) return st;
+    int32_t *si = (int32_t *)(B->stage + n * d);
+    memcpy(si, pos, (size_t)n * sizeof(int32_t));
+    memcpy(si + n, seq, (size_t)n * sizeof(int32_t));
+    if (n_idx) memcpy(si + 2 * n, idx, (size_t)n_idx * sizeof(int32_t));
+    /* reserve() sized both sides for n x (n_embd + 3) */
+    const size_t bytes = (size_t)(n * d + 2 * n + n_idx) * sizeof(float);
+    if ((e = kq__cu_copy_in_async(STREAM, B->x, B->stage, bytes)) ||
+        (e = kq__cu_event_record(B->stage_ev, STREAM)))
+        return cu(e, "copying the pass's inputs");
+    int32_t *di = (int32_t *)(B->x + n * d);
+    *dpos = di;
+    *dseq = di + n;
+    B->d_idx = di + 2 * n;
+    return KQ_OK;
+#else
+    (void)m, (void)tokens, (void)pos, (void)seq, (void)idx, (void)n, (void)n_out, (void)dpos, (void)dseq;
+    return kq__fail(KQ_ERR_UNSUPPORTED, "model: device inputs without the CUDA backend");
+#endif
 }
 
-kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
-                        const int32_t **dpos, const int32_t **dseq)
+kq_status kq__mop_inputs(kq_model *m, const int32_t *tokens, const int32_t *pos,
+                         const int32_t *seq, const int32_t *idx, int64_t n, int64_t n_out,
+                         const int32_t **dpos, const int32_t **dseq)
 {
-    PROFILED("batch", n, 2, batch_run(m, pos, seq, n, dpos, dseq));
+    PROFILED("inputs", n, m->c.n_embd, inputs_run(m, tokens, pos, seq, idx, n, n_out, dpos, dseq));
 }
 
 static kq_status attention_run(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
@@ -256,12 +279,6 @@ kq_status kq__mop_moe_combine(kq_model *m, int64_t n)
 
 /* The wanted rows' indices where the device gather reads them (before a
  * pass: a synchronous copy, which a captured pass cannot hold). */
-kq_status kq__mop_put_idx(kq_model *m, const int32_t *idx, int64_t n_out)
-{
-    if (!m->dev) return KQ_OK;
-    return kq_copy_to_device(m->b, m->buf.d_idx, idx, (size_t)n_out * sizeof(int32_t));
-}
-
 /* out_rows = the rows of x that buf.d_idx names (device backends only: the
  * host path keeps its wanted rows in place). */
 kq_status kq__mop_gather(kq_model *m, int64_t n_out)

@@ -14,18 +14,20 @@ kq_status kq__mop_residual(kq_model *m, float *x, float *y, const float *post_w,
 kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n);
 kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff);
 kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n);
+/* Host backends: the batch's embedding rows into buf.x. */
 kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n);
-/* pos and seq where the kernels read them (device copies on CUDA). */
-kq_status kq__mop_batch(kq_model *m, const int32_t *pos, const int32_t *seq, int64_t n,
-                        const int32_t **dpos, const int32_t **dseq);
+/* Device backends: the embedding rows into buf.x, and pos, seq and (when
+ * n_out < n) the n_out wanted rows idx onto the device, queued before the
+ * pass; *dpos and *dseq are the device copies, buf.d_idx the rows'. */
+kq_status kq__mop_inputs(kq_model *m, const int32_t *tokens, const int32_t *pos,
+                         const int32_t *seq, const int32_t *idx, int64_t n, int64_t n_out,
+                         const int32_t **dpos, const int32_t **dseq);
 /* q/k norms, RoPE, the cache write and attention of layer `layer`. */
 kq_status kq__mop_attention(kq_model *m, int64_t layer, const int32_t *pos, const int32_t *seq,
                             int64_t n);
 kq_status kq__mop_route(kq_model *m, int64_t n);
 kq_status kq__mop_moe_combine(kq_model *m, int64_t n);
-/* Device backends: the wanted rows' indices into buf.d_idx (a synchronous
- * copy, before a pass), then out_rows = those rows of x (inside one). */
-kq_status kq__mop_put_idx(kq_model *m, const int32_t *idx, int64_t n_out);
+/* Device backends: out_rows = the rows of x that buf.d_idx names. */
 kq_status kq__mop_gather(kq_model *m, int64_t n_out);
 kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, float **dst);
 kq_status kq__mop_logits_out(kq_model *m, float *host_logits, int64_t n_out);

@@ -263,6 +263,35 @@ extern "C" void kq__cu_host_free(void *p)
     if (p && cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
 }
 
+extern "C" int kq__cu_copy_in_async(void *stream, void *dst, const void *src, size_t bytes)
+{
+    return (int)cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, (cudaStream_t)stream);
+}
+
+extern "C" int kq__cu_event_new(void **ev)
+{
+    cudaEvent_t e = NULL;
+    const cudaError_t r = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    *ev = r == cudaSuccess ? (void *)e : NULL;
+    if (r != cudaSuccess) cudaGetLastError();
+    return (int)r;
+}
+
+extern "C" int kq__cu_event_record(void *ev, void *stream)
+{
+    return (int)cudaEventRecord((cudaEvent_t)ev, (cudaStream_t)stream);
+}
+
+extern "C" int kq__cu_event_sync(void *ev)
+{
+    return (int)cudaEventSynchronize((cudaEvent_t)ev);
+}
+
+extern "C" void kq__cu_event_free(void *ev)
+{
+    if (ev && cudaEventDestroy((cudaEvent_t)ev) != cudaSuccess) cudaGetLastError();
+}
+
 extern "C" const char *kq__cu_error_string(int err)
 {
     return cudaGetErrorString((cudaError_t)err);

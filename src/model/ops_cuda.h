@@ -59,9 +59,17 @@ int kq__cu_moe_combine(void *stream, const float *e, const float *w, float *y, i
 int kq__cu_gather_rows(void *stream, const float *src, const int32_t *idx, float *dst,
                        int64_t rows, int64_t n);
 const char *kq__cu_error_string(int err);
-/* Page-locked host memory (cudaHostAlloc), for the model's own logits. */
+/* Page-locked host memory (cudaHostAlloc), for the model's own logits and
+ * the input staging. */
 int kq__cu_host_alloc(size_t bytes, void **out);
 void kq__cu_host_free(void *p);
+/* An asynchronous host-to-device copy on the stream (src page-locked, so
+ * the call returns before the copy runs), and events to know when it has. */
+int kq__cu_copy_in_async(void *stream, void *dst, const void *src, size_t bytes);
+int kq__cu_event_new(void **ev);
+int kq__cu_event_record(void *ev, void *stream);
+int kq__cu_event_sync(void *ev);
+void kq__cu_event_free(void *ev);
 
 /* graph_cuda.cu: capture of the work queued on a stream, and its replay. */
 int kq__cu_graph_begin(void *stream);
