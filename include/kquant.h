@@ -377,6 +377,18 @@ KQ_API kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const floa
 KQ_API kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *gate_up,
                                           const float *x, float *y, int64_t m);
 
+/* The gate of a gated feed-forward (kq_linear_forward_glu). */
+typedef enum kq_glu {
+    KQ_GLU_SILU = 0, /* SwiGLU (Llama, Qwen, Mistral): g / (1 + exp(-g)) */
+    KQ_GLU_GELU = 1  /* GeGLU (Gemma), GELU in its tanh form as llama.cpp computes it:
+                      * 0.5 g (1 + tanh(sqrt(2 / pi) (g + 0.044715 g^3))) */
+} kq_glu;
+
+/* kq_linear_forward_swiglu with the gate function `act`:
+ *   y[i, r] = act(g) * u, y is [m, h]. */
+KQ_API kq_status kq_linear_forward_glu(kq_backend *b, const kq_linear *gate_up, const float *x,
+                                       float *y, int64_t m, kq_glu act);
+
 /* bytes hold n_experts contiguous slabs of [n_rows, n_cols]. */
 KQ_API kq_status kq_experts_load(kq_backend *b, int type, const void *bytes, size_t nbytes,
                                  int64_t n_experts, int64_t n_rows, int64_t n_cols,

@@ -57,6 +57,18 @@ static inline double kc_swiglu_tol(double g, double u, double eg, double eu)
            8 * 0x1p-24 * fabs(kc_silu(g) * u) + 1e-30;
 }
 
+/* GeGLU (KQ_GLU_GELU, tanh form) likewise: |gelu'| <= 1.13; tanhf and the
+ * cubic add a few u of |y| as expf does for SiLU. */
+static inline double kc_gelu(double g)
+{
+    return 0.5 * g * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (g + 0.044715 * g * g * g)));
+}
+static inline double kc_geglu_tol(double g, double u, double eg, double eu)
+{
+    return 1.13 * eg * fabs(u) + fabs(kc_gelu(g)) * eu + eg * eu +
+           8 * 0x1p-24 * fabs(kc_gelu(g) * u) + 1e-30;
+}
+
 /* Tolerance of one output of the int8-x kernels (see above): w and x rows
  * of k values, want the reference. */
 static inline double kc_q8_tol(const float *w, const float *x, int64_t k, double want)

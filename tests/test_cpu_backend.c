@@ -61,7 +61,8 @@ typedef struct part_spec {
 } part_spec;
 
 /* Loads parts on both backends, runs m rows, compares. swiglu: the parts'
- * rows are gate then up halves and the SwiGLU call is checked instead. */
+ * rows are gate then up halves and the gated call is checked instead: 1
+ * SwiGLU (kq_linear_forward_swiglu), 2 GeGLU (kq_linear_forward_glu). */
 static void dense_case(env *E, const part_spec *ps, int n_parts, int64_t k, int64_t m,
                        int swiglu)
 {
@@ -69,7 +70,8 @@ static void dense_case(env *E, const part_spec *ps, int n_parts, int64_t k, int6
     kq_part parts[4];
     int64_t total = 0;
     char what[200];
-    int len = snprintf(what, sizeof what, "cpu %s %s", E->isa, swiglu ? "swiglu" : "linear");
+    int len = snprintf(what, sizeof what, "cpu %s %s", E->isa,
+                       swiglu == 2 ? "geglu" : swiglu ? "swiglu" : "linear");
     for (int p = 0; p < n_parts; p++) {
         if (kt_weight_make(&w[p], ps[p].type, ps[p].n, k)) {
             KT_CHECK(0, "weight: %s", kq_last_error());
@@ -93,8 +95,9 @@ static void dense_case(env *E, const part_spec *ps, int n_parts, int64_t k, int6
     if (KT_OK(kq_linear_load_fused(E->cpu, parts, n_parts, k, &lc)) &&
         KT_OK(kq_linear_load_fused(E->ref, parts, n_parts, k, &lr)) &&
         KT_OK(kq_linear_forward(E->ref, lr, x, ref, m)) &&
-        KT_OK(swiglu ? kq_linear_forward_swiglu(E->cpu, lc, x, y, m)
-                     : kq_linear_forward(E->cpu, lc, x, y, m))) {
+        KT_OK(swiglu == 2 ? kq_linear_forward_glu(E->cpu, lc, x, y, m, KQ_GLU_GELU)
+              : swiglu  ? kq_linear_forward_swiglu(E->cpu, lc, x, y, m)
+                        : kq_linear_forward(E->cpu, lc, x, y, m))) {
         /* Global row -> its part's type and dequantized row. */
         const float **wrow = malloc((size_t)total * sizeof *wrow);
         int *wtype = malloc((size_t)total * sizeof *wtype);
@@ -113,16 +116,21 @@ static void dense_case(env *E, const part_spec *ps, int n_parts, int64_t k, int6
                     wv = ref[i * total + r];
                     tol = out_tol(wtype[r], wrow[r], xi, k, wv);
                 } else {
-                    /* out = silu(g) u. With |dg| <= eg, |du| <= eu and
-                     * |silu'| <= 1.1 everywhere: |d out| <= 1.1 eg (|u| + eu)
-                     * + |silu(g)| eu; the backend's own expf, divide and
-                     * multiply add a few float roundings (2^-20 |out|). */
+                    /* out = act(g) u. With |dg| <= eg, |du| <= eu and
+                     * |silu'| <= 1.1, |gelu'| <= 1.13 everywhere: |d out| <=
+                     * 1.13 eg (|u| + eu) + |act(g)| eu; the backend's own
+                     * expf, divide and multiply add a few float roundings
+                     * (2^-20 |out|); its AVX2 GELU's exp polynomial (2e-7
+                     * relative) and sigmoid blend a few more (2^-18). */
                     double g = ref[i * total + r], u = ref[i * total + h + r];
                     double eg = out_tol(wtype[r], wrow[r], xi, k, g);
                     double eu = out_tol(wtype[h + r], wrow[h + r], xi, k, u);
-                    double sg = g / (1.0 + exp(-g));
+                    const double c = sqrt(2.0 / 3.14159265358979323846);
+                    double sg = swiglu == 2 ? 0.5 * g * (1.0 + tanh(c * (g + 0.044715 * g * g * g)))
+                                            : g / (1.0 + exp(-g));
                     wv = sg * u;
-                    tol = 1.1 * eg * (fabs(u) + eu) + fabs(sg) * eu + 0x1p-20 * fabs(wv) + 1e-30;
+                    tol = 1.13 * eg * (fabs(u) + eu) + fabs(sg) * eu +
+                          (swiglu == 2 ? 0x1p-18 : 0x1p-20) * fabs(wv) + 1e-30;
                 }
                 want[i * n_out + r] = (float)wv;
                 float got = y[i * n_out + r];
@@ -196,8 +204,10 @@ static void dense_cases(env *E)
     const int64_t sms[] = {1, 3, 20};
     for (size_t i = 0; i < N_OF(sms); i++) {
         for (size_t x = 0; x < N_OF(gus); x++) dense_case(E, gus[x], 2, 512, sms[i], 1);
+        for (size_t x = 0; x < N_OF(gus); x++) dense_case(E, gus[x], 2, 512, sms[i], 2);
         for (size_t x = 0; x < N_OF(one_t); x++) dense_case(E, &one_t[x], 1, 256, sms[i], 1);
         dense_case(E, gu_f, 2, 256, sms[i], 1);
+        dense_case(E, gu_f, 2, 256, sms[i], 2);
         dense_case(E, &tiny, 1, 256, sms[i], 1);
     }
 }

@@ -54,7 +54,8 @@ static kq_linear *fused_load(kq_backend *b, const fused *f)
     return l;
 }
 
-/* x_off floats in front of x on the device: 1 makes x 4-byte aligned only. */
+/* x_off floats in front of x on the device: 1 makes x 4-byte aligned only.
+ * swiglu: 0 a plain call, 1 SwiGLU, 2 GeGLU (kq_linear_forward_glu). */
 static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, kq_linear *lr,
                      int64_t m, int swiglu, int x_off)
 {
@@ -65,27 +66,32 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
     double *tol = malloc((size_t)(m * ny) * sizeof *tol);
     float *dx = NULL, *dy = NULL, *got = NULL;
     char what[160];
-    snprintf(what, sizeof what, "%s %s N=%lld K=%lld m=%lld%s", label, swiglu ? "swiglu" : "linear",
+    snprintf(what, sizeof what, "%s %s N=%lld K=%lld m=%lld%s", label,
+             swiglu == 2 ? "geglu" : swiglu ? "swiglu" : "linear",
              (long long)n, (long long)k, (long long)m, x_off ? " (x unaligned)" : "");
     if (!KT_CHECK(x && want && dot && abs && tol, "%s: host memory", what)) goto done;
     kt_fill_normal(x, m * k + x_off, 1.0f);
     const float *xh = x + x_off;
     kt_poison(want, m * ny);
-    if (!KT_OK(swiglu ? kq_linear_forward_swiglu(c->ref, lr, xh, want, m)
-                      : kq_linear_forward(c->ref, lr, xh, want, m)))
+    if (!KT_OK(swiglu == 2 ? kq_linear_forward_glu(c->ref, lr, xh, want, m, KQ_GLU_GELU)
+               : swiglu    ? kq_linear_forward_swiglu(c->ref, lr, xh, want, m)
+                           : kq_linear_forward(c->ref, lr, xh, want, m)))
         goto done;
     kc_ref(f->deq, n, k, xh, k, m, dot, abs);
     /* Which kernel runs: int8 x for one quant type and aligned x (every m),
      * and for mixed 32-value block types at m = 1 with K <= 1024 (the direct
      * kernel of src/cuda/direct_gemv32.cu); float x for other mixed types,
-     * float weights and unaligned x. */
+     * float weights and unaligned x. Gated calls of two parts of one row
+     * size take the direct kernel too. */
     int t0 = f->w[0].type, uniform = 1, all32 = 1;
     for (int i = 0; i < f->n; i++) {
         uniform &= f->w[i].type == t0;
         all32 &= kq_type_block_elems(f->w[i].type) == 32; /* one scale, no super-block */
     }
     int q8 = x_off == 0 && kc_is_quant(t0) &&
-             (uniform || (m == 1 && !swiglu && all32 && k % 32 == 0 && k <= 1024));
+             (uniform || (m == 1 && all32 && k % 32 == 0 && k <= 1024 &&
+                          (!swiglu || (f->n == 2 && f->w[0].n_rows == f->w[1].n_rows &&
+                                       f->w[0].nbytes == f->w[1].nbytes))));
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < n; r++) {
             double want_r = swiglu ? dot[i * n + r] : want[i * ny + r];
@@ -95,13 +101,15 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < ny; r++)
             tol[i * ny + r] = !swiglu ? abs[i * n + r]
-                                      : kc_swiglu_tol(dot[i * n + r], dot[i * n + ny + r],
-                                                      abs[i * n + r], abs[i * n + ny + r]);
+                              : (swiglu == 2 ? kc_geglu_tol : kc_swiglu_tol)(
+                                    dot[i * n + r], dot[i * n + ny + r], abs[i * n + r],
+                                    abs[i * n + ny + r]);
     dx = kc_upload(c->gpu, x, m * k + x_off);
     dy = kc_poisoned(c->gpu, m * ny);
     if (!KT_CHECK(dx && dy, "%s: device buffers: %s", what, kq_last_error())) goto done;
-    if (!KT_OK(swiglu ? kq_linear_forward_swiglu(c->gpu, lg, dx + x_off, dy, m)
-                      : kq_linear_forward(c->gpu, lg, dx + x_off, dy, m)))
+    if (!KT_OK(swiglu == 2 ? kq_linear_forward_glu(c->gpu, lg, dx + x_off, dy, m, KQ_GLU_GELU)
+               : swiglu    ? kq_linear_forward_swiglu(c->gpu, lg, dx + x_off, dy, m)
+                           : kq_linear_forward(c->gpu, lg, dx + x_off, dy, m)))
         goto done;
     if (!KT_OK(kq_backend_sync(c->gpu))) goto done;
     got = kc_download(c->gpu, dy, m * ny);
@@ -149,6 +157,7 @@ static void test_type(ctx *c, int type)
         run_fused(c, name, &type, &n, 1, k, ms, n_m, 0, 0);
         int64_t h2 = 2 * (k > 4096 ? odd_in(5, 11) : odd_in(17, 49));
         run_fused(c, name, &type, &h2, 1, k, ms, n_m, 1, 0);
+        if (ki == 0) run_fused(c, name, &type, &h2, 1, k, ms, n_m, 2, 0);
     }
 }
 
@@ -196,6 +205,25 @@ static void test_fused(ctx *c)
     int tb[] = {KQ_TYPE_Q5_0, KQ_TYPE_Q8_0};
     int64_t rb[] = {8203, 9};
     run_fused(c, "fused q5_0 (8203 rows)+q8_0, K = 640", tb, rb, 2, 640, m1, 1, 0, 0);
+    /* GeGLU (Gemma 3's feed-forward): q5_0 gate and up at K = 640 on the
+     * m = 1 direct kernel's gated walk (groups of both parts side by side),
+     * a mixed pair of one row size (q4_0 and iq4_nl: 18-byte blocks), a
+     * pair of different row sizes (the float-x kernel), q4_K on the direct
+     * q4_K kernel, and m = 17 on the GEMM. */
+    static const int64_t mg[] = {1, 3, 17};
+    int tge[] = {KQ_TYPE_Q5_0, KQ_TYPE_Q5_0};
+    int64_t rge[] = {37, 37};
+    run_fused(c, "geglu q5_0, K = 640", tge, rge, 2, 640, mg, 3, 2, 0);
+    int64_t rgl[] = {2051, 2051};
+    run_fused(c, "geglu q5_0 (2051 rows), K = 640", tge, rgl, 2, 640, m1, 1, 2, 0);
+    int tgm[] = {KQ_TYPE_Q4_0, KQ_TYPE_IQ4_NL};
+    int64_t rgm[] = {29, 29};
+    run_fused(c, "geglu gate q4_0, up iq4_nl, K = 96", tgm, rgm, 2, 96, mg, 3, 2, 0);
+    int tgd[] = {KQ_TYPE_Q8_0, KQ_TYPE_Q5_1};
+    run_fused(c, "geglu gate q8_0, up q5_1, K = 640", tgd, rgm, 2, 640, mg, 3, 2, 0);
+    int tgk[] = {KQ_TYPE_Q4_K, KQ_TYPE_Q4_K};
+    int64_t rgk[] = {45, 45};
+    run_fused(c, "geglu q4_K, K = 2048", tgk, rgk, 2, 2048, mg, 3, 2, 0);
     int tgn[] = {KQ_TYPE_Q2_K, KQ_TYPE_IQ4_NL};
     int64_t rgn[] = {17, 17};
     run_fused(c, "swiglu gate q2_K, up iq4_nl", tgn, rgn, 2, 1024, ms, n_m, 1, 0);

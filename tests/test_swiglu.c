@@ -1,6 +1,7 @@
-/* SwiGLU calls (kq_linear_forward_swiglu, kq_experts_forward_swiglu) on the
- * reference backend, against silu(g) * u computed here in double from the
- * exactly dequantized weights; and the argument checks of both calls.
+/* Gated calls (kq_linear_forward_swiglu, kq_linear_forward_glu with SiLU
+ * and GELU, kq_experts_forward_swiglu) on the reference backend, against
+ * act(g) * u computed here in double from the exactly dequantized weights;
+ * and the argument checks of the calls.
  * Fast backends are compared with cpu-ref by their own tests. */
 #include <math.h>
 #include <stdlib.h>
@@ -9,18 +10,35 @@
 
 static double silu(double g) { return g / (1.0 + exp(-g)); }
 
+/* GELU's tanh form, as kquant.h defines KQ_GLU_GELU, written from the
+ * formula here rather than taken from the library. */
+static double gelu(double g)
+{
+    const double c = sqrt(2.0 / 3.14159265358979323846);
+    return 0.5 * g * (1.0 + tanh(c * (g + 0.044715 * g * g * g)));
+}
+
+static double gate_of(kq_glu act, double g) { return act == KQ_GLU_GELU ? gelu(g) : silu(g); }
+
 /* g and u are exact double dots; cpu-ref combines them in double and rounds
- * once. Differentiating y = silu(g) u: |dy| <= |silu'(g)| |u| |dg| +
- * |silu(g)| |du| with |silu'| <= 1.1, and each dot's own rounding is at
- * most 2^-36 of its sum |w x| (kt_close_f32's summation term). The final
- * rounding to float is 2^-23 relative. */
-static int close_swiglu(float got, double g, double u, double ag, double au)
+ * once. Differentiating y = act(g) u: |dy| <= |act'(g)| |u| |dg| +
+ * |act(g)| |du| with |silu'| <= 1.1 and |gelu'| <= 1.13 (both bounded by
+ * 1.2 here), and each dot's own rounding is at most 2^-36 of its sum |w x|
+ * (kt_close_f32's summation term). The final rounding to float is 2^-23
+ * relative; the 2^-40 relative term covers the constant sqrt(2 / pi),
+ * which the library writes as a 16-digit literal. */
+static int close_glu(kq_glu act, float got, double g, double u, double ag, double au)
 {
     if (!(got == got)) return 0;
-    double want = silu(g) * u;
-    double tol = 0x1p-23 * fabs(want) + 0x1p-36 * (1.1 * fabs(u) * ag + fabs(silu(g)) * au) +
-                 1e-30;
+    double want = gate_of(act, g) * u;
+    double tol = (0x1p-23 + 0x1p-40) * fabs(want) +
+                 0x1p-36 * (1.2 * fabs(u) * ag + fabs(gate_of(act, g)) * au) + 1e-30;
     return fabs((double)got - want) <= tol;
+}
+
+static int close_swiglu(float got, double g, double u, double ag, double au)
+{
+    return close_glu(KQ_GLU_SILU, got, g, u, ag, au);
 }
 
 static void dot(const float *w, const float *x, int64_t k, double *s, double *a)
@@ -33,8 +51,9 @@ static void dot(const float *w, const float *x, int64_t k, double *s, double *a)
     }
 }
 
-/* Gate and up as two parts of different types, or one tensor of 2h rows. */
-static void dense_case(kq_backend *b, int gate_type, int up_type, int one_tensor)
+/* Gate and up as two parts of different types, or one tensor of 2h rows;
+ * SiLU through kq_linear_forward_swiglu, GELU through kq_linear_forward_glu. */
+static void dense_case(kq_backend *b, int gate_type, int up_type, int one_tensor, kq_glu act)
 {
     int64_t h = kt_range(1, 40), k = 256 * kt_range(1, 4), m = kt_range(1, 20);
     kt_weight wg, wu;
@@ -57,7 +76,8 @@ static void dense_case(kq_backend *b, int gate_type, int up_type, int one_tensor
     kt_fill_normal(x, m * k, 1.0f);
     kt_poison(y, m * h);
     if (KT_CHECK(st == KQ_OK, "load: %s", kq_last_error()) &&
-        KT_OK(kq_linear_forward_swiglu(b, l, x, y, m))) {
+        KT_OK(act == KQ_GLU_SILU ? kq_linear_forward_swiglu(b, l, x, y, m)
+                                 : kq_linear_forward_glu(b, l, x, y, m, act))) {
         const float *gate = wg.deq, *up = one_tensor ? wg.deq + h * k : wu.deq;
         int64_t bad = 0;
         for (int64_t i = 0; i < m; i++)
@@ -65,14 +85,14 @@ static void dense_case(kq_backend *b, int gate_type, int up_type, int one_tensor
                 double g, u, ag, au;
                 dot(gate + r * k, x + i * k, k, &g, &ag);
                 dot(up + r * k, x + i * k, k, &u, &au);
-                if (!close_swiglu(y[i * h + r], g, u, ag, au) && bad++ == 0)
-                    KT_CHECK(0, "dense %s+%s%s h=%lld K=%lld m=%lld: y[%lld, %lld] = %g, want %.9g",
-                             kq_type_name(gate_type), kq_type_name(up_type),
-                             one_tensor ? " (one tensor)" : "", (long long)h, (long long)k,
-                             (long long)m, (long long)i, (long long)r, y[i * h + r],
-                             silu(g) * u);
+                if (!close_glu(act, y[i * h + r], g, u, ag, au) && bad++ == 0)
+                    KT_CHECK(0, "dense %s %s+%s%s h=%lld K=%lld m=%lld: y[%lld, %lld] = %g, want %.9g",
+                             act == KQ_GLU_GELU ? "gelu" : "silu", kq_type_name(gate_type),
+                             kq_type_name(up_type), one_tensor ? " (one tensor)" : "", (long long)h,
+                             (long long)k, (long long)m, (long long)i, (long long)r, y[i * h + r],
+                             gate_of(act, g) * u);
             }
-        KT_CHECK(bad == 0, "%lld dense SwiGLU outputs wrong", (long long)bad);
+        KT_CHECK(bad == 0, "%lld dense gated outputs wrong", (long long)bad);
     }
     kq_linear_free(l);
     free(x);
@@ -150,6 +170,9 @@ static void misuse(kq_backend *b)
     KT_EXPECT(kq_linear_forward_swiglu(b, odd, x, y, 1), KQ_ERR_INVALID_ARG, "3 rows");
     KT_EXPECT(kq_linear_forward_swiglu(b, NULL, x, y, 1), KQ_ERR_INVALID_ARG, "linear is NULL");
     KT_EXPECT(kq_linear_forward_swiglu(NULL, odd, x, y, 1), KQ_ERR_INVALID_ARG, "backend is NULL");
+    KT_EXPECT(kq_linear_forward_glu(b, odd, x, y, 1, KQ_GLU_GELU), KQ_ERR_INVALID_ARG, "3 rows");
+    KT_EXPECT(kq_linear_forward_glu(b, odd, x, y, 1, (kq_glu)7), KQ_ERR_INVALID_ARG, "act = 7");
+    KT_EXPECT(kq_linear_forward_glu(b, odd, x, y, 1, (kq_glu)-1), KQ_ERR_INVALID_ARG, "act = -1");
     KT_EXPECT(kq_experts_forward_swiglu(b, e2, e4, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
            "must match");
     KT_EXPECT(kq_experts_forward_swiglu(b, e2, NULL, x, 64, 0, ids, 1, 2, y), KQ_ERR_INVALID_ARG,
@@ -180,8 +203,10 @@ int main(void)
     if (!KT_OK(kq_backend_open("cpu-ref", &b))) return kt_finish();
     for (int t = 0; t < kt_n_weight_types; t++) {
         int ty = kt_weight_types[t], other = kt_weight_types[(t + 3) % kt_n_weight_types];
-        dense_case(b, ty, other, 0);
-        dense_case(b, ty, ty, 1);
+        dense_case(b, ty, other, 0, KQ_GLU_SILU);
+        dense_case(b, ty, ty, 1, KQ_GLU_SILU);
+        dense_case(b, ty, other, 0, KQ_GLU_GELU);
+        dense_case(b, other, other, 1, KQ_GLU_GELU);
         experts_case(b, ty, other, 0);
         experts_case(b, other, ty, 1);
     }

@@ -61,10 +61,10 @@ typedef struct kq_backend_ops {
     kq_status (*experts_forward)(kq_backend *b, const kq_experts *e, const float *x,
                                  int64_t token_stride, int64_t slot_stride, const int32_t *ids,
                                  int64_t m, int64_t top_k, float *y);
-    /* y[m, h] = silu(gate rows) * (up rows); the rows of l are gate then up
-     * halves, h = n_rows / 2 (kq_linear_forward_swiglu). */
-    kq_status (*linear_swiglu)(kq_backend *b, const kq_linear *l, const float *x, float *y,
-                               int64_t m);
+    /* y[m, h] = act(gate rows) * (up rows); the rows of l are gate then up
+     * halves, h = n_rows / 2 (kq_linear_forward_glu; act checked). */
+    kq_status (*linear_glu)(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                            int64_t m, kq_glu act);
     kq_status (*experts_swiglu)(kq_backend *b, const kq_experts *gate, const kq_experts *up,
                                 const float *x, int64_t token_stride, int64_t slot_stride,
                                 const int32_t *ids, int64_t m, int64_t top_k, float *y);

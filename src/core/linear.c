@@ -233,28 +233,47 @@ kq_status kq_linear_forward(kq_backend *b, const kq_linear *l, const float *x, f
                             l->n_cols, 0, 0, m);
 }
 
-kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
-                                   int64_t m)
+static const char *glu_name(kq_glu act)
+{
+    return act == KQ_GLU_SILU ? "swiglu" : "geglu";
+}
+
+static kq_status glu_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                             int64_t m, kq_glu act, const char *fn)
 {
     kq__clear_error();
-    const char *fn = "kq_linear_forward_swiglu";
+    if (act != KQ_GLU_SILU && act != KQ_GLU_GELU)
+        return kq__fail(KQ_ERR_INVALID_ARG, "%s: act = %d is no kq_glu", fn, (int)act);
     int skip;
     kq_status st = check_forward(fn, b, l, x, y, m, l ? l->n_rows / 2 : 0, &skip);
     if (st) return st;
     if (l->n_rows % 2 != 0)
         return kq__fail(KQ_ERR_INVALID_ARG,
-                        "%s: the linear has %lld rows; SwiGLU needs gate and up halves of equal "
-                        "rows (an even count)",
+                        "%s: the linear has %lld rows; a gated feed-forward needs gate and up "
+                        "halves of equal rows (an even count)",
                         fn, (long long)l->n_rows);
     if (skip) return KQ_OK;
-    if (!b->ops->linear_swiglu)
-        return kq__fail(KQ_ERR_UNSUPPORTED, "%s: backend '%s' has no SwiGLU kernel", fn, b->name);
-    if (!kq__profile_enabled()) return b->ops->linear_swiglu(b, l, x, y, m);
+    if (!b->ops->linear_glu)
+        return kq__fail(KQ_ERR_UNSUPPORTED, "%s: backend '%s' has no gated feed-forward kernel", fn,
+                        b->name);
+    if (!kq__profile_enabled()) return b->ops->linear_glu(b, l, x, y, m, act);
 
     double t0;
     st = kq__profile_start(b, &t0);
-    if (st == KQ_OK) st = b->ops->linear_swiglu(b, l, x, y, m);
+    if (st == KQ_OK) st = b->ops->linear_glu(b, l, x, y, m, act);
     char label[160];
     type_label(l, label, sizeof label);
-    return kq__profile_stop(b, st, t0, "swiglu", label, l->n_rows, l->n_cols, 0, 0, m);
+    return kq__profile_stop(b, st, t0, glu_name(act), label, l->n_rows, l->n_cols, 0, 0, m);
+}
+
+kq_status kq_linear_forward_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                   int64_t m)
+{
+    return glu_forward(b, l, x, y, m, KQ_GLU_SILU, "kq_linear_forward_swiglu");
+}
+
+kq_status kq_linear_forward_glu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                int64_t m, kq_glu act)
+{
+    return glu_forward(b, l, x, y, m, act, "kq_linear_forward_glu");
 }

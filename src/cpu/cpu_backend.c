@@ -52,7 +52,7 @@ static const kq_backend_ops cpu_ops = {
     .close = cpu_close,
     .linear_forward = kq__cpu_linear_forward,
     .experts_forward = kq__cpu_experts_forward,
-    .linear_swiglu = kq__cpu_linear_swiglu,
+    .linear_glu = kq__cpu_linear_glu,
     .experts_swiglu = kq__cpu_experts_swiglu,
     .ceilings = cpu_ceilings,
 };

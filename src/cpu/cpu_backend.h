@@ -106,8 +106,10 @@ static inline float kq__cpu_silu_mul(float g, float u) { return g / (1.0f + expf
 
 kq_status kq__cpu_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
                                  int64_t m);
-kq_status kq__cpu_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
-                                int64_t m);
+kq_status kq__cpu_linear_glu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                             int64_t m, kq_glu act);
+/* glu.c: y = act(g) * u for n values; -1 for an act that is no kq_glu. */
+int kq__cpu_glu_mul(kq_glu act, const float *g, const float *u, float *y, int64_t n);
 kq_status kq__cpu_experts_forward(kq_backend *b, const kq_experts *e, const float *x,
                                   int64_t token_stride, int64_t slot_stride, const int32_t *ids,
                                   int64_t m, int64_t top_k, float *y);

@@ -1,4 +1,4 @@
-/* Dense, fused and SwiGLU drivers of the "cpu" backend.
+/* Dense, fused and gated (SwiGLU, GeGLU) drivers of the "cpu" backend.
  *
  * One call: quantize the m activation rows once per activation kind its
  * parts need (on the pool when large), then spread work units over the
@@ -25,8 +25,10 @@ typedef struct lin_job {
     const kq_linear *l;
     cpu_acts a;
     float *y;
-    int64_t m, n_out; /* n_out: output columns (n_rows, or h for SwiGLU) */
-    int swiglu;
+    int64_t m, n_out; /* n_out: output columns (n_rows, or h for a gated call) */
+    int glu;           /* gate/up pairs, combined by act */
+    kq_glu act;
+    atomic_int bad_act;
     cpu_blocking bl;
     int64_t n_mb, units;
     float *tbuf; /* SwiGLU: per thread, gate then up blocks of rb x mb */
@@ -48,7 +50,7 @@ static void lin_worker(void *ctx, int tid, int n_threads)
         int64_t g0 = u / j->n_mb * j->bl.rb, c0 = u % j->n_mb * j->bl.mb;
         int64_t g1 = g0 + j->bl.rb < j->n_out ? g0 + j->bl.rb : j->n_out;
         int64_t c1 = c0 + j->bl.mb < j->m ? c0 + j->bl.mb : j->m;
-        if (!j->swiglu) {
+        if (!j->glu) {
             kq__cpu_rows_block(j->s, l, j->bl.variant, g0, g1, &j->a, c0, c1,
                                j->y + c0 * l->n_rows + g0, l->n_rows, fbuf);
             continue;
@@ -58,9 +60,8 @@ static void lin_worker(void *ctx, int tid, int n_threads)
         kq__cpu_rows_block(j->s, l, j->bl.variant, g0, g1, &j->a, c0, c1, gate, w, fbuf);
         kq__cpu_rows_block(j->s, l, j->bl.variant, h + g0, h + g1, &j->a, c0, c1, up, w, fbuf);
         for (int64_t c = c0; c < c1; c++)
-            for (int64_t r = 0; r < w; r++)
-                j->y[c * h + g0 + r] =
-                    kq__cpu_silu_mul(gate[(c - c0) * w + r], up[(c - c0) * w + r]);
+            if (kq__cpu_glu_mul(j->act, gate + (c - c0) * w, up + (c - c0) * w, j->y + c * h + g0, w))
+                atomic_store(&j->bad_act, 1);
     }
 }
 
@@ -71,7 +72,7 @@ static const float *dense_row(const void *ctx, int64_t c)
 }
 
 static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, float *y, int64_t m,
-                         int swiglu, const char *fn)
+                         int glu, kq_glu act, const char *fn)
 {
     cpu_state *s = b->impl;
     int64_t k = l->n_cols;
@@ -95,8 +96,9 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
      * arithmetic below could not hold. */
     if ((double)(m + 8) * (double)(act_bytes + 64) > 0x1p60)
         return kq__fail(KQ_ERR_NO_MEMORY, "%s: m = %lld needs too much scratch", fn, (long long)m);
-    lin_job j = {.s = s, .l = l, .y = y, .m = m, .swiglu = swiglu};
-    j.n_out = swiglu ? l->n_rows / 2 : l->n_rows;
+    lin_job j = {.s = s, .l = l, .y = y, .m = m, .glu = glu, .act = act};
+    atomic_init(&j.bad_act, 0);
+    j.n_out = glu ? l->n_rows / 2 : l->n_rows;
     j.bl = kq__cpu_blocking(s, types, l->n_parts < 64 ? l->n_parts : 64, max_row, act_bytes, m,
                             1);
     /* m >= 8: variant 2 (kq_act32x8) for the parts that have it, which
@@ -126,7 +128,7 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
                                      (size_t)(kind == KQ_ACT_32X8 ? m8 : m));
         }
     size_t t_off = total, f_off;
-    if (swiglu) j.tbuf_floats = (size_t)(2 * j.bl.rb * j.bl.mb);
+    if (glu) j.tbuf_floats = (size_t)(2 * j.bl.rb * j.bl.mb);
     total += kq__cpu_align64(j.tbuf_floats * sizeof(float) * (size_t)s->threads);
     f_off = total;
     if (has_float) j.fbuf_floats = kq__cpu_align64((size_t)k * sizeof(float)) / sizeof(float);
@@ -143,7 +145,7 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
             j.a.q[kind] = mem + off[kind];
             j.a.q_stride[kind] = kq__cpu_act_row_bytes(kind, k);
         }
-    j.tbuf = swiglu ? (float *)(mem + t_off) : NULL;
+    j.tbuf = glu ? (float *)(mem + t_off) : NULL;
     j.fbuf = has_float ? (float *)(mem + f_off) : NULL;
     if (kinds & (1u << KQ_ACT_32X8)) {
         /* rows past m in the last tile: zero (their lanes are never stored) */
@@ -157,17 +159,20 @@ static kq_status lin_run(kq_backend *b, const kq_linear *l, const float *x, floa
     else
         kq__pool_run(s->pool, lin_worker, &j);
     pthread_mutex_unlock(&s->call_mu);
+    if (atomic_load(&j.bad_act))
+        return kq__fail(KQ_ERR_INVALID_ARG, "%s: act = %d is no kq_glu", fn, (int)act);
     return KQ_OK;
 }
 
 kq_status kq__cpu_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
                                  int64_t m)
 {
-    return lin_run(b, l, x, y, m, 0, "kq_linear_forward");
+    return lin_run(b, l, x, y, m, 0, KQ_GLU_SILU, "kq_linear_forward");
 }
 
-kq_status kq__cpu_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
-                                int64_t m)
+kq_status kq__cpu_linear_glu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                             int64_t m, kq_glu act)
 {
-    return lin_run(b, l, x, y, m, 1, "kq_linear_forward_swiglu");
+    return lin_run(b, l, x, y, m, 1, act, act == KQ_GLU_SILU ? "kq_linear_forward_swiglu"
+                                                            : "kq_linear_forward_glu");
 }

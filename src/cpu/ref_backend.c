@@ -33,6 +33,7 @@ typedef struct linear_job {
     float *y;
     int64_t m;
     int failed; /* a scratch allocation failed in some thread */
+    kq_glu act; /* gated calls */
 } linear_job;
 
 /* Global row index -> (part, row within part). */
@@ -64,9 +65,19 @@ static void linear_rows(void *ctx, int64_t begin, int64_t end)
 
 static double silu_f64(double g) { return g / (1.0 + exp(-g)); }
 
-/* SwiGLU: output r needs gate row r and up row h + r; both are dequantized,
+/* kq_glu's gates in double; -1 (NaN) for an act that is no kq_glu */
+static double glu_f64(kq_glu act, double g)
+{
+    switch (act) {
+    case KQ_GLU_SILU: return silu_f64(g);
+    case KQ_GLU_GELU: return 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+    }
+    return NAN;
+}
+
+/* Gated: output r needs gate row r and up row h + r; both are dequantized,
  * dotted in double, and combined before the one rounding to float. */
-static void swiglu_rows(void *ctx, int64_t begin, int64_t end)
+static void glu_rows(void *ctx, int64_t begin, int64_t end)
 {
     linear_job *j = ctx;
     const kq_linear *l = j->l;
@@ -83,21 +94,23 @@ static void swiglu_rows(void *ctx, int64_t begin, int64_t end)
         pu->traits->to_float(pu->data + (size_t)(h + r - pu->row_offset) * pu->row_size, wu, k);
         for (int64_t i = 0; i < j->m; i++) {
             const float *xr = j->x + i * k;
-            j->y[i * h + r] = (float)(silu_f64(dot_f64(wg, xr, k)) * dot_f64(wu, xr, k));
+            j->y[i * h + r] = (float)(glu_f64(j->act, dot_f64(wg, xr, k)) * dot_f64(wu, xr, k));
         }
     }
     free(wg);
 }
 
-static kq_status ref_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
-                                   int64_t m)
+static kq_status ref_linear_glu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                int64_t m, kq_glu act)
 {
     ref_state *s = b->impl;
-    linear_job j = {l, x, y, m, 0};
-    kq__parallel_for(s->threads, l->n_rows / 2, swiglu_rows, &j);
+    if (act != KQ_GLU_SILU && act != KQ_GLU_GELU)
+        return kq__fail(KQ_ERR_INVALID_ARG, "kq_linear_forward_glu: act = %d is no kq_glu", (int)act);
+    linear_job j = {l, x, y, m, 0, act};
+    kq__parallel_for(s->threads, l->n_rows / 2, glu_rows, &j);
     if (j.failed)
         return kq__fail(KQ_ERR_NO_MEMORY,
-                        "kq_linear_forward_swiglu: cannot allocate two %lld-float rows",
+                        "kq_linear_forward_glu: cannot allocate two %lld-float rows",
                         (long long)l->n_cols);
     return KQ_OK;
 }
@@ -106,7 +119,7 @@ static kq_status ref_linear_forward(kq_backend *b, const kq_linear *l, const flo
                                     int64_t m)
 {
     ref_state *s = b->impl;
-    linear_job j = {l, x, y, m, 0};
+    linear_job j = {l, x, y, m, 0, KQ_GLU_SILU};
     kq__parallel_for(s->threads, l->n_rows, linear_rows, &j);
     if (j.failed)
         return kq__fail(KQ_ERR_NO_MEMORY, "kq_linear_forward: cannot allocate a %lld-float row",
@@ -225,7 +238,7 @@ static const kq_backend_ops ref_ops = {
     .close = ref_close,
     .linear_forward = ref_linear_forward,
     .experts_forward = ref_experts_forward,
-    .linear_swiglu = ref_linear_swiglu,
+    .linear_glu = ref_linear_glu,
     .experts_swiglu = ref_experts_swiglu,
     .ceilings = ref_ceilings,
 };

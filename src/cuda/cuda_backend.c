@@ -174,7 +174,7 @@ static kq_status cuda_copy_to_host(kq_backend *b, void *dst, const void *src, si
 /* ---------------------------------------------------------------- forward */
 
 static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float *y, int64_t m,
-                       int swiglu, const char *fn)
+                       int swiglu, kq_glu act, const char *fn)
 {
     cuda_state *s = state(b);
     const cuda_weights *w = l->impl;
@@ -193,6 +193,7 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
     a.y = y;
     a.m = m;
     a.swiglu = swiglu;
+    a.act = (int)act;
     a.uniform_type = w->uniform_type;
     pthread_mutex_lock(&s->launch_lock);
     a.scratch = s->scratch;
@@ -210,13 +211,14 @@ static kq_status dense(kq_backend *b, const kq_linear *l, const float *x, float 
 static kq_status cuda_linear_forward(kq_backend *b, const kq_linear *l, const float *x, float *y,
                                      int64_t m)
 {
-    return dense(b, l, x, y, m, 0, "kq_linear_forward");
+    return dense(b, l, x, y, m, 0, KQ_GLU_SILU, "kq_linear_forward");
 }
 
-static kq_status cuda_linear_swiglu(kq_backend *b, const kq_linear *l, const float *x, float *y,
-                                    int64_t m)
+static kq_status cuda_linear_glu(kq_backend *b, const kq_linear *l, const float *x, float *y,
+                                 int64_t m, kq_glu act)
 {
-    return dense(b, l, x, y, m, 1, "kq_linear_forward_swiglu");
+    return dense(b, l, x, y, m, 1, act,
+                 act == KQ_GLU_SILU ? "kq_linear_forward_swiglu" : "kq_linear_forward_glu");
 }
 
 static kq_cuda_expert_mat expert_mat(const kq_experts *e)
@@ -293,7 +295,7 @@ static const kq_backend_ops cuda_ops = {
     .experts_release = kq__cuda_experts_release,
     .linear_forward = cuda_linear_forward,
     .experts_forward = cuda_experts_forward,
-    .linear_swiglu = cuda_linear_swiglu,
+    .linear_glu = cuda_linear_glu,
     .experts_swiglu = cuda_experts_swiglu,
     .ceilings = cuda_ceilings,
     .alloc = cuda_alloc,

@@ -81,6 +81,15 @@ __device__ __forceinline__ float h2f(uint32_t bits16)
 // direct, both GEMMs), so all paths round it alike.
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
 
+// A gated feed-forward's gate by kq_glu (uniform across a launch); GELU in
+// the tanh form llama.cpp uses for Gemma. The core checked act.
+__device__ __forceinline__ float glu_gate(int act, float g)
+{
+    if (act == KQ_GLU_GELU) return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+    if (act != KQ_GLU_SILU) __trap();
+    return silu(g);
+}
+
 // Small non-negative ints to float without the quarter-rate I2F unit:
 // 0x4B000000 is 2^23, whose last mantissa bits then hold q exactly.
 __device__ __forceinline__ float small_int(uint32_t q, float bias)

@@ -94,10 +94,11 @@ __device__ __forceinline__ float dir_dot(const uint8_t *row, int nb, int s, int 
 }
 
 // SWIGLU: N is the gate rows' count, the up rows follow them (the fused
-// gate/up linear), and y[r] = silu(gate r) * up r.
+// gate/up linear), and y[r] = act(gate r) * up r (glu_gate: SiLU or GELU).
 template <bool SWIGLU>
 __global__ void __launch_bounds__(kDirThreads)
-direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y)
+direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x, float *y,
+           int act)
 {
     const int lane = threadIdx.x & 31, s = lane & 7, sub = lane >> 3;
     const int nb = (int)(K / 256);
@@ -118,7 +119,7 @@ direct_q4k(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const f
         const float g = dir_dot(dir_row(parts, n_parts, r), nb, s, sub, sx);
         if (SWIGLU) {
             const float u = dir_dot(dir_row(parts, n_parts, N + r), nb, s, sub, sx);
-            if (lane == 0) y[r] = silu(g) * u;
+            if (lane == 0) y[r] = glu_gate(act, g) * u;
         } else if (lane == 0) {
             y[r] = g;
         }
@@ -136,7 +137,7 @@ cudaError_t dir_launch(const kq_cuda_dense_args *a, cudaStream_t s)
                                     (outs + kDirThreads / 32 - 1) / (kDirThreads / 32), grid);
     if (e != cudaSuccess) return e;
     return launch_pdl(direct_q4k<SWIGLU>, (unsigned)grid, kDirThreads, smem, s, a->parts, a->n_parts,
-                      a->n_cols, outs, a->x, a->y);
+                      a->n_cols, outs, a->x, a->y, a->act);
 }
 
 }  // namespace
@@ -162,7 +163,8 @@ extern "C" int kq__cuda_direct_dense(kq_cuda_dense_args *a, cudaStream_t s, cuda
         (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
         return 0;
     cudaError_t e = a->swiglu ? dir_launch<true>(a, s) : dir_launch<false>(a, s);
-    a->kernel = a->swiglu ? "direct q4_K swiglu m=1" : "direct q4_K m=1";
+    a->kernel = !a->swiglu ? "direct q4_K m=1"
+                : a->act == KQ_GLU_GELU ? "direct q4_K geglu m=1" : "direct q4_K swiglu m=1";
     *err = e;
     return 1;
 }

@@ -193,10 +193,10 @@ __device__ __forceinline__ void d32_store(uint8_t *slot, const uint4 r[kD32Units
 }
 
 // One group of rows of part P (group gi), by one warp: the flat block
-// stream through the warp's slot, the row sums into y.
+// stream through the warp's slot, row r0 + i's sum into out[i].
 template <int T>
 __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, float inv_nb,
-                                          const XqSmem &sx, uint8_t *slot, float *y)
+                                          const XqSmem &sx, uint8_t *slot, float *out)
 {
     constexpr int BS = TypeInfo<T>::kBytes;
     const unsigned full = 0xffffffffu;
@@ -239,7 +239,7 @@ __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, 
         // the row at lane 31 goes on into the next chunk unless its last block is there
         const int row31 = __shfl_sync(full, row, 31), b31 = __shfl_sync(full, b, 31);
         const int cont = row31 != INT32_MAX && b31 != nb - 1 ? row31 : -1;
-        if (head && row != cont) y[P.row_begin + r0 + row] = v;
+        if (head && row != cont) out[row] = v;
         const unsigned from = __ballot_sync(full, head && row == cont);
         carry = from ? __shfl_sync(full, v, __ffs(from) - 1) : 0.0f;
         carry_row = cont;
@@ -249,13 +249,37 @@ __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, 
 // T: the parts' one type, or kD32Mixed: each part's own (q/k/v of q5_0
 // and q8_0 in a Q4_K_M file), a switch per group.
 constexpr int kD32Mixed = -1;
+constexpr int kD32MaxGroupRows = 32;  // d32_group_rows: r = 32 always meets its test
 
 template <int T>
+__device__ __forceinline__ void d32_any(const D32Part &P, int64_t gi, int nb, float inv_nb,
+                                        const XqSmem &sx, uint8_t *slot, float *out)
+{
+    if constexpr (T != kD32Mixed) {
+        d32_group<T>(P, gi, nb, inv_nb, sx, slot, out);
+    } else {
+        switch (P.type) {  // warp-uniform: a group is one part's
+#define KQ_D32_GROUP(T_) \
+    case T_: d32_group<T_>(P, gi, nb, inv_nb, sx, slot, out); break;
+        KQ_D32_TYPES(KQ_D32_GROUP)
+#undef KQ_D32_GROUP
+        default: __trap();  // the host admits these types only
+        }
+    }
+}
+
+// GLU: a gated call (kq_linear_forward_glu) of two parts, gate rows then as
+// many up rows of the same row size. A warp takes group gi of both, parks
+// the two groups' sums in shared memory and writes act(gate) * up: the
+// gate/up pair needs no second kernel (Gemma 3's GELU gate was one, ~3.6
+// us a layer under ncu).
+template <int T, bool GLU>
 __global__ void __launch_bounds__(kD32Threads)
-direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y)
+direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y, int act)
 {
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ D32Part parts_in[kD32MaxParts];
+    __shared__ float glu_sums[GLU ? kD32Warps : 1][2][kD32MaxGroupRows];
     const XqSmem sx = xq_smem_carve(smem, K);
     uint8_t *slot = smem + (xq_smem_bytes(K) + 15) / 16 * 16 + (threadIdx.x / 32) * kD32Slot;
     if (threadIdx.x < n_parts) {
@@ -268,6 +292,7 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
     const float inv_nb = 1.0f / (float)nb;
     int64_t total = 0;
     for (int p = 0; p < n_parts; p++) total += parts_in[p].groups;
+    if (GLU) total = parts_in[0].groups;  // a unit is a gate group and its up group
     const int64_t warps = (int64_t)gridDim.x * kD32Warps;
     auto find = [&](int64_t w, int64_t &gi) {  // the part of flat group w, and its group there
         int p = 0;
@@ -281,38 +306,59 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
         const D32Part &P = parts_in[find(w0, gi)];
         const int64_t r0 = gi * P.group_rows, rows = min(P.group_rows, P.rows - r0);
         prefetch_l2(P.data + r0 * P.row_size, rows * P.row_size, 8192);
+        if (GLU) prefetch_l2(parts_in[1].data + r0 * P.row_size, rows * P.row_size, 8192);
     }
     pdl_start();
     xq_quantize_shared<kD32Threads>(x, K, sx);
     __syncthreads();
     for (int64_t w = w0; w < total; w += warps) {
-        int64_t gi;
-        const D32Part P = parts_in[find(w, gi)];
-        if constexpr (T != kD32Mixed) {
-            d32_group<T>(P, gi, nb, inv_nb, sx, slot, y);
+        if constexpr (GLU) {
+            float(*sums)[kD32MaxGroupRows] = glu_sums[threadIdx.x / 32];
+            const D32Part G = parts_in[0], U = parts_in[1];
+            d32_any<T>(G, w, nb, inv_nb, sx, slot, sums[0]);
+            d32_any<T>(U, w, nb, inv_nb, sx, slot, sums[1]);
+            __syncwarp();
+            const int64_t r0 = w * G.group_rows;
+            const int lane = threadIdx.x & 31;
+            if (lane < min(G.group_rows, G.rows - r0))
+                y[r0 + lane] = glu_gate(act, sums[0][lane]) * sums[1][lane];
+            __syncwarp();  // the next unit's sums overwrite these
         } else {
-            switch (P.type) {  // warp-uniform: a group is one part's
-#define KQ_D32_GROUP(T_) \
-    case T_: d32_group<T_>(P, gi, nb, inv_nb, sx, slot, y); break;
-            KQ_D32_TYPES(KQ_D32_GROUP)
-#undef KQ_D32_GROUP
-            default: __trap();  // the host admits these types only
-            }
+            int64_t gi;
+            const D32Part P = parts_in[find(w, gi)];
+            d32_any<T>(P, gi, nb, inv_nb, sx, slot, y + P.row_begin + gi * P.group_rows);
         }
     }
 }
 
-template <int T>
+template <int T, bool GLU>
 cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s)
 {
     static std::atomic<long long> last(-1);
     const int smem = (int)((xq_smem_bytes(a->n_cols) + 15) / 16 * 16 + kD32Warps * kD32Slot);
     int64_t grid = 0;
-    cudaError_t e = persistent_grid(direct_b32<T>, kD32Threads, smem, last,
+    cudaError_t e = persistent_grid(direct_b32<T, GLU>, kD32Threads, smem, last,
                                     (work + kD32Warps - 1) / kD32Warps, grid);
     if (e != cudaSuccess) return e;
-    return launch_pdl(direct_b32<T>, (unsigned)grid, kD32Threads, smem, s, a->parts, a->n_parts,
-                      a->n_cols, a->x, a->y);
+    return launch_pdl(direct_b32<T, GLU>, (unsigned)grid, kD32Threads, smem, s, a->parts,
+                      a->n_parts, a->n_cols, a->x, a->y, a->act);
+}
+
+template <int T>
+cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s)
+{
+    return a->swiglu ? d32_launch<T, true>(a, work, s) : d32_launch<T, false>(a, work, s);
+}
+
+// A gated call this kernel takes: two parts, gate rows [0, h) then up rows
+// [h, 2h), of one row size (so that their groups line up).
+bool d32_glu_ok(const kq_cuda_dense_args *a)
+{
+    if (a->n_parts != 2) return false;
+    const kq_cuda_part &g = a->host_parts[0], &u = a->host_parts[1];
+    const int64_t h = a->n_rows / 2;
+    return g.row_begin == 0 && g.row_end == h && u.row_begin == h && u.row_end == 2 * h &&
+           g.row_size == u.row_size;
 }
 
 bool d32_type(int t)
@@ -329,9 +375,9 @@ extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cu
 {
     using namespace kqc;
     const int t = a->uniform_type < 0 ? kD32Mixed : a->uniform_type;
-    if (!kq__cuda_direct_wanted() || a->m != 1 || a->swiglu || !a->device_weights ||
+    if (!kq__cuda_direct_wanted() || a->m != 1 || !a->device_weights ||
         a->n_cols % 32 != 0 || a->n_cols > kD32MaxK || a->n_parts > kD32MaxParts || !a->host_parts ||
-        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0)
+        (reinterpret_cast<uintptr_t>(a->x) & 15) != 0 || (a->swiglu && !d32_glu_ok(a)))
         return 0;
     const int64_t nb = a->n_cols / 32;
     int64_t work = 0;
@@ -341,6 +387,7 @@ extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cu
         const int64_t rg = d32_group_rows(nb, hp.row_size, hp.row_end - hp.row_begin);
         work += (hp.row_end - hp.row_begin + rg - 1) / rg;
     }
+    if (a->swiglu) work /= 2;  // d32_glu_ok: both parts have the same groups
     cudaError_t e;
     switch (t) {
 #define KQ_D32_LAUNCH(T_) \
@@ -350,7 +397,10 @@ extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cu
     case kD32Mixed: e = d32_launch<kD32Mixed>(a, work, s); break;
     default: e = cudaErrorInvalidValue; break;  // the check above admits no other type
     }
-    a->kernel = t == kD32Mixed ? "direct 32-value blocks m=1, mixed types" : "direct 32-value blocks m=1";
+    a->kernel = a->swiglu ? (t == kD32Mixed ? "direct 32-value blocks gated m=1, mixed types"
+                                            : "direct 32-value blocks gated m=1")
+                : t == kD32Mixed ? "direct 32-value blocks m=1, mixed types"
+                                 : "direct 32-value blocks m=1";
     *err = e;
     return 1;
 }

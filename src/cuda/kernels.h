@@ -46,7 +46,8 @@ typedef struct kq_cuda_dense_args {
     const float *x;
     float *y;
     int64_t m;
-    int swiglu;                /* y[m, N/2] = silu(gate) * up */
+    int swiglu;                /* gated: y[m, N/2] = act(gate) * up (SwiGLU, GeGLU) */
+    int act;                   /* kq_glu of a gated call */
     int uniform_type;          /* the parts' one type, or -1 if they differ */
     void *scratch;             /* kq__cuda_scratch_bytes(K) of device memory, or NULL */
     int stream_ok;             /* device weights, every row a multiple of 16 bytes */

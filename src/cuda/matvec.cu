@@ -304,12 +304,12 @@ __device__ __forceinline__ void store_plain(const Acc<M> &acc, float *y, int64_t
 
 template <int M>
 __device__ __forceinline__ void store_swiglu(const Acc<M> &acc, float *y, int64_t ldy, int64_t row,
-                                             int mh)
+                                             int mh, int act)
 {
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int i = 0; i < M; i++)
-        if (lane == i && i < mh) y[i * ldy + row] = silu(acc.v[0][i]) * acc.v[1][i];
+        if (lane == i && i < mh) y[i * ldy + row] = glu_gate(act, acc.v[0][i]) * acc.v[1][i];
 }
 
 __device__ __forceinline__ int find_part_by_row(const kq_cuda_part *parts, int n, int64_t row)
@@ -328,7 +328,7 @@ __device__ __forceinline__ int find_part_by_row(const kq_cuda_part *parts, int n
 template <int M, int T>
 __global__ void KQ_BOUNDS
 dense_plain(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x,
-            float *y, int64_t m, int64_t m_off, bool vec, XQ xq)
+            float *y, int64_t m, int64_t m_off, bool vec, XQ xq, int /* act: dense_swiglu's */)
 {
     int p = 0;
     while (p + 1 < n_parts && (int)blockIdx.x >= parts[p + 1].first_block) p++;
@@ -355,7 +355,7 @@ dense_plain(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const 
 template <int M, int T>
 __global__ void KQ_BOUNDS
 dense_swiglu(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const float *x,
-             float *y, int64_t m, int64_t m_off, bool vec, XQ xq)
+             float *y, int64_t m, int64_t m_off, bool vec, XQ xq, int act)
 {
     pdl_start();
     int64_t h = N / 2;
@@ -370,7 +370,7 @@ dense_swiglu(const kq_cuda_part *parts, int n_parts, int64_t K, int64_t N, const
     Acc<M> acc;
     rows<T, M>(pg->type, rg, pu->type, ru, K, x + m0 * K, K, mh, vec, xq, acc);
     warp_sum<M>(acc);
-    store_swiglu<M>(acc, y + m0 * h, h, r, mh);
+    store_swiglu<M>(acc, y + m0 * h, h, r, mh, act);
 }
 
 // ------------------------------------------------------------ experts
@@ -440,7 +440,7 @@ experts_swiglu(kq_cuda_experts_args a, int64_t pair_off, bool vec, XQ xq, int64_
     Acc<1> acc;
     rows<T, 1>(a.w.type, rg, a.up.type, ru, a.n_cols, x, 0, 1, vec, xp, acc);
     warp_sum<1>(acc);
-    store_swiglu<1>(acc, y, 0, r, 1);
+    store_swiglu<1>(acc, y, 0, r, 1, KQ_GLU_SILU);
 }
 
 // ------------------------------------------------------------ quantize x
@@ -500,7 +500,7 @@ cudaError_t launch_dense_any(const kq_cuda_dense_args *a, bool vec, unsigned gx,
         dim3 grid(gx, (unsigned)nt);
         cudaError_t e = launch_pdl(a->swiglu ? dense_swiglu<M, kAny> : dense_plain<M, kAny>, grid,
                                    kWarps * 32, 0, s, a->parts, a->n_parts, a->n_cols, a->n_rows,
-                                   a->x, a->y, a->m, t0 * M, vec, none);
+                                   a->x, a->y, a->m, t0 * M, vec, none, a->act);
         if (e != cudaSuccess) return e;
     }
     return cudaSuccess;
@@ -516,7 +516,8 @@ cudaError_t launch_dense_q8(const kq_cuda_dense_args *a, unsigned gx, cudaStream
         cudaError_t e = quantize(a->x, a->n_cols, 0, 1, m0, mt, a->n_cols, xq, s);
         if (e != cudaSuccess) return e;
         e = launch_pdl(a->swiglu ? dense_swiglu<M, T> : dense_plain<M, T>, gx, kWarps * 32, 0, s,
-                       a->parts, a->n_parts, a->n_cols, a->n_rows, a->x, a->y, a->m, m0, true, xq);
+                       a->parts, a->n_parts, a->n_cols, a->n_rows, a->x, a->y, a->m, m0, true, xq,
+                       a->act);
         if (e != cudaSuccess) return e;
     }
     return cudaSuccess;

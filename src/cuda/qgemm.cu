@@ -518,6 +518,7 @@ extern "C" int kq__cuda_gemm_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaEr
         }
         p.n_src = 2;
         p.swiglu = 1;
+        p.act = a->act;
         p.ldy = N / 2;
     } else {
         int first = 0;
@@ -587,6 +588,7 @@ extern "C" int kq__cuda_gemm_experts(kq_cuda_experts_args *a, cudaStream_t s,
         memcpy(&p.w[1], a->gup->map, sizeof p.w[1]);
         p.n_src = 2;
         p.swiglu = 1;
+        p.act = KQ_GLU_SILU; /* kq_experts_forward_swiglu */
     } else {
         p.total_halves = p.src[0].halves;
     }

@@ -43,6 +43,7 @@ struct GemmParams {
     CUtensorMap w[kGemmSrcs];       // per source (sm90)
     GemmSrc src[kGemmSrcs];
     int n_src, swiglu, experts, total_halves;
+    int act;                        // swiglu: the gate's kq_glu
     int split;                      // sm90: blocks per tile along K (1 or 2, plain only)
     int64_t K;
     int groups;                     // ceil(K / 256)

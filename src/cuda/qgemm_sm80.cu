@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(256) qgemm_sm80(const GemmParams p)
             int64_t xr = tok.row0 + n;
             float xi = p.x_inv[xr];
             float gv = acc[j][e] * xi * S.inv_wf, uv = park[(4 * j + e) * 128 + tw] * xi * U.inv_wf;
-            out_row(p, xr)[S.out_col + r] = silu(gv) * uv;
+            out_row(p, xr)[S.out_col + r] = glu_gate(p.act, gv) * uv;
         }
 }
 

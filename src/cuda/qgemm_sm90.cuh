@@ -374,7 +374,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), 1)
                 float xi = p.x_inv[xr];
                 float gv = acc[i][4 * j + e] * xi * S.inv_wf;
                 float uv = park[slot(i, 4 * j + e)] * xi * U.inv_wf;
-                out_row(p, xr)[S.out_col + r] = silu(gv) * uv;
+                out_row(p, xr)[S.out_col + r] = glu_gate(p.act, gv) * uv;
             }
         }
     }

@@ -84,13 +84,8 @@ static kq_status ffn_block(kq_model *m, int64_t l, int64_t n)
     if (c->n_expert > 0) {
         if ((st = moe_block(m, L, n))) return st;
     } else {
-        if (c->gelu) {
-            if ((st = kq_linear_forward(m->b, L->gate_up, m->buf.h, m->buf.ff, n)) ||
-                (st = kq__mop_gelu_mul(m, m->buf.ff, m->buf.ffa, n, c->n_ff)))
-                return st;
-        } else {
-            if ((st = kq_linear_forward_swiglu(m->b, L->gate_up, m->buf.h, m->buf.ffa, n))) return st;
-        }
+        const kq_glu act = c->gelu ? KQ_GLU_GELU : KQ_GLU_SILU;
+        if ((st = kq_linear_forward_glu(m->b, L->gate_up, m->buf.h, m->buf.ffa, n, act))) return st;
         if ((st = kq_linear_forward(m->b, L->down, m->buf.ffa, m->buf.y, n))) return st;
     }
     /* h = the next layer's attention input; the head norms x itself, after

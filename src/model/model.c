@@ -62,7 +62,7 @@ static kq_status alloc_staging(kq_model *m, size_t floats)
 static void free_bufs(kq_model *m)
 {
     kq_model_bufs *B = &m->buf;
-    float **all[] = {&B->x, &B->h, &B->y, &B->qkv, &B->att, &B->ff, &B->ffa,
+    float **all[] = {&B->x, &B->h, &B->y, &B->qkv, &B->att, &B->ffa,
                      &B->router, &B->moe_w, &B->moe_act, &B->moe_out, &B->out_rows};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         kq_free(m->b, *all[i]);
@@ -138,8 +138,7 @@ static kq_status reserve(kq_model *m, int64_t n)
             (st = alloc_floats(m->b, n, k, (float **)&B->ids, "expert ids")))
             goto fail;
     } else {
-        if ((st = alloc_floats(m->b, n, 2 * c->n_ff, &B->ff, "batch gate/up")) ||
-            (st = alloc_floats(m->b, n, c->n_ff, &B->ffa, "batch feed-forward")))
+        if ((st = alloc_floats(m->b, n, c->n_ff, &B->ffa, "batch feed-forward")))
             goto fail;
     }
     if (m->dev) {

@@ -69,7 +69,7 @@ typedef struct kq_model_bufs {
     int64_t cap;
     float *x, *h, *y;      /* [cap, n_embd]: residual stream, normed input, layer output */
     float *qkv, *att;      /* [cap, q + 2 kv], [cap, q] */
-    float *ff, *ffa;       /* [cap, 2 n_ff] gate|up, [cap, n_ff] gated */
+    float *ffa;            /* [cap, n_ff]: the gated feed-forward's output */
     float *router, *moe_w; /* [cap, n_expert], [cap, top_k] */
     int32_t *ids;          /* [cap, top_k] */
     float *moe_act, *moe_out; /* [cap * top_k, n_ff_exp], [cap * top_k, n_embd] */
@@ -164,7 +164,6 @@ void kq__op_rmsnorm(kq_backend *b, const float *x, const float *w, float *y, int
                     int64_t n, int64_t stride_x, int64_t stride_y, double eps);
 void kq__op_add(kq_backend *b, float *y, const float *x, int64_t n);
 void kq__op_add_rows(float *y, const float *bias, int64_t rows, int64_t n);
-void kq__op_gelu_mul(kq_backend *b, const float *gu, float *y, int64_t rows, int64_t n_ff);
 void kq__op_rope(const kq_model_config *c, int64_t layer, const float *freqs, float *v,
                  int64_t n_heads, int64_t head_stride, int32_t pos);
 void kq__op_softmax_topk(const float *logits, int64_t n, int64_t k, int norm, int32_t *ids,

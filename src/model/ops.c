@@ -110,20 +110,6 @@ kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t row
     PROFILED("add_rows", rows, n, add_rows_run(m, y, bias, rows, n));
 }
 
-static kq_status gelu_mul_run(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff)
-{
-#ifdef KQ_HAVE_CUDA
-    if (m->dev) return cu(kq__cu_gelu_mul(STREAM, gu, y, rows, n_ff), "gelu");
-#endif
-    kq__op_gelu_mul(m->b, gu, y, rows, n_ff);
-    return KQ_OK;
-}
-
-kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff)
-{
-    PROFILED("gelu_mul", rows, n_ff, gelu_mul_run(m, gu, y, rows, n_ff));
-}
-
 static kq_status softcap_run(kq_model *m, float *x, float cap, int64_t n)
 {
 #ifdef KQ_HAVE_CUDA

@@ -12,7 +12,6 @@ kq_status kq__mop_rmsnorm(kq_model *m, const float *x, const float *w, float *y,
 kq_status kq__mop_residual(kq_model *m, float *x, float *y, const float *post_w,
                            const float *norm_w, float *h, int64_t rows);
 kq_status kq__mop_add_rows(kq_model *m, float *y, const float *bias, int64_t rows, int64_t n);
-kq_status kq__mop_gelu_mul(kq_model *m, const float *gu, float *y, int64_t rows, int64_t n_ff);
 kq_status kq__mop_softcap(kq_model *m, float *x, float cap, int64_t n);
 /* Host backends: the batch's embedding rows into buf.x. */
 kq_status kq__mop_embed(kq_model *m, const int32_t *tokens, int64_t n);

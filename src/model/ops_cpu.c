@@ -77,28 +77,6 @@ void kq__op_add_rows(float *y, const float *bias, int64_t rows, int64_t n)
         for (int64_t i = 0; i < n; i++) y[r * n + i] += bias[i];
 }
 
-typedef struct gelu_task {
-    const float *gu;
-    float *y;
-    int64_t n_ff;
-} gelu_task;
-
-static void gelu_rows(void *ctx, int64_t r0, int64_t r1)
-{
-    const gelu_task *t = ctx;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *g = t->gu + r * 2 * t->n_ff;
-        kq__vgelu_mul(g, g + t->n_ff, t->y + r * t->n_ff, t->n_ff);
-    }
-}
-
-/* y[r] = gelu(gate row) * up row, gu holding gate then up per row. */
-void kq__op_gelu_mul(kq_backend *b, const float *gu, float *y, int64_t rows, int64_t n_ff)
-{
-    gelu_task t = {gu, y, n_ff};
-    kq__model_parallel(b, rows, 65536 / (n_ff + 1) + 1, gelu_rows, &t);
-}
-
 /* Rotates the first n_rot dims of each head of v at position pos. The angle
  * is computed in double from the closed form, so it does not drift with the
  * position (ggml builds it by repeated float products; the difference stays

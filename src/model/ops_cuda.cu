@@ -99,23 +99,6 @@ extern "C" int kq__cu_add_rows(void *stream, float *y, const float *bias, int64_
                                 bias, rows * n, n);
 }
 
-__global__ static void gelu_mul_k(const float *gu, float *y, int64_t total, int64_t n_ff)
-{
-    kqc::pdl_start();
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
-    int64_t r = i / n_ff, c = i % n_ff;
-    float x = gu[r * 2 * n_ff + c], u = gu[r * 2 * n_ff + n_ff + c];
-    y[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * u;
-}
-
-extern "C" int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64_t n_ff)
-{
-    if (rows * n_ff <= 0) return 0;
-    return (int)kqc::launch_pdl(gelu_mul_k, blocks_for(rows * n_ff), BLOCK, 0, (cudaStream_t)stream,
-                                gu, y, rows * n_ff, n_ff);
-}
-
 __global__ static void scale_k(float *x, float s, int64_t n)
 {
     kqc::pdl_start();

@@ -27,7 +27,6 @@ int kq__cu_rmsnorm(void *stream, const float *x, const float *w, float *y, int64
 int kq__cu_residual(void *stream, float *x, float *y, const float *post_w, const float *norm_w,
                     float *h, int64_t rows, int64_t n, float eps);
 int kq__cu_add_rows(void *stream, float *y, const float *bias, int64_t rows, int64_t n);
-int kq__cu_gelu_mul(void *stream, const float *gu, float *y, int64_t rows, int64_t n_ff);
 int kq__cu_scale(void *stream, float *x, float s, int64_t n);
 int kq__cu_softcap(void *stream, float *x, float cap, int64_t n);
 /* q/k head norms (q_norm/k_norm may be NULL), RoPE, and k and v into the

@@ -12,7 +12,5 @@ void kq__vdot_block(const float *q, int64_t q_stride, int nq, const float *k, in
  * y_h = y + h y_stride and nx rows x_j = x + j x_stride (keys' values). */
 void kq__vaxpy_block(float *y, int64_t y_stride, int ny, const float *w, int w_stride,
                      const float *x, int64_t x_stride, int nx, int64_t n);
-/* y = gelu(g) * u, GELU in its tanh form. */
-void kq__vgelu_mul(const float *g, const float *u, float *y, int64_t n);
 
 #endif
