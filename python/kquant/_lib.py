@@ -137,6 +137,7 @@ _SIGNATURES = {
     "kq_linear_is_zero_copy": (c_int, [P]),
     "kq_linear_forward": (_st, [P, P, P, P, c_int64]),
     "kq_linear_forward_swiglu": (_st, [P, P, P, P, c_int64]),
+    "kq_linear_forward_glu": (_st, [P, P, P, P, c_int64, c_int]),
     "kq_experts_load": (_st, [P, c_int, P, c_size_t, c_int64, c_int64, c_int64, POINTER(P)]),
     "kq_experts_from_gguf": (_st, [P, P, c_char_p, POINTER(P)]),
     "kq_experts_free": (None, [P]),

@@ -12,6 +12,8 @@ from ._arrays import _A0, F32, np_ptr
 from ._lib import Handle, KQError, check, cstr, error, has, kq_part, lib
 from ._types import TypeLike, type_id
 from .backend import Backend
+
+GLU_GELU = 1  # kq_glu's KQ_GLU_GELU (include/kquant.h)
 from .gguf import GGUF
 
 __all__ = ["Linear", "Experts", "WeightPart"]
@@ -223,6 +225,17 @@ class Linear(_Layer):
         c = _arrays.prepare(self.backend, x, self.cols, self.rows // 2, out, "Linear.swiglu")
         return self._run(self._swiglu, "kq_linear_forward_swiglu", c, self._b, self._live,
                          c.x_ptr, c.y_ptr, c.m)
+
+    def geglu(self, x: Any, out: Any = None) -> Any:
+        """gelu(gate) * up (Gemma's gated feed-forward, GELU in its tanh form)
+        for a layer whose rows are gate rows then up rows: y has shape
+        [..., rows / 2]."""
+        if self.rows % 2:
+            raise ValueError("Linear.geglu: the layer has %d rows; gate and up halves need an "
+                             "even count" % self.rows)
+        c = _arrays.prepare(self.backend, x, self.cols, self.rows // 2, out, "Linear.geglu")
+        return self._run(lib.kq_linear_forward_glu, "kq_linear_forward_glu", c, self._b,
+                         self._live, c.x_ptr, c.y_ptr, c.m, GLU_GELU)
 
     def __repr__(self) -> str:
         return "kquant.Linear(rows=%d, cols=%d, parts=%d, backend=%r)" % (

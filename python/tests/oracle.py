@@ -110,6 +110,21 @@ def silu(g):
     return g / (1.0 + np.exp(-g))
 
 
+def gelu(g):
+    """GELU in its tanh form (kq_glu's KQ_GLU_GELU), from the formula."""
+    return 0.5 * g * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (g + 0.044715 * g ** 3)))
+
+
+def geglu_tolerance(backend, g, u, eg, eu, ag, au):
+    """As swiglu_tolerance with |gelu'| <= 1.13, and on the fast backends the
+    AVX2 GELU's exp polynomial (2e-7 relative) and sigmoid blend (2^-18)."""
+    want = gelu(g) * u
+    if backend.startswith("cpu-ref"):
+        return (2.0 ** -23 + 2.0 ** -40) * np.abs(want) + 2.0 ** -36 * (
+            1.2 * np.abs(u) * ag + np.abs(gelu(g)) * au) + 1e-30
+    return 1.13 * eg * (np.abs(u) + eu) + np.abs(gelu(g)) * eu + 2.0 ** -18 * np.abs(want) + 1e-30
+
+
 def swiglu_tolerance(backend, g, u, eg, eu, ag, au):
     """cpu-ref: tests/test_swiglu.c (exact dots, one rounding); others:
     tests/test_cpu_backend.c, |d out| <= 1.1 eg (|u| + eu) + |silu(g)| eu

@@ -9,8 +9,8 @@ import pytest
 
 import kquant
 from conftest import SEED
-from oracle import (assert_close, has_oracle, make_weight, product, silu, swiglu_tolerance,
-                    tolerance)
+from oracle import (assert_close, geglu_tolerance, gelu, has_oracle, make_weight, product, silu,
+                    swiglu_tolerance, tolerance)
 
 BACKENDS = ["cpu-ref", "cpu", "cpu:threads=3"]
 TYPES = [t for t in kquant.supported_types()]
@@ -94,6 +94,24 @@ def _swiglu_check(backend_spec, y, x, wg, wu, tg, tu, what):
     eg = tolerance(backend_spec, tg, wg, x, g, ag)
     eu = tolerance(backend_spec, tu, wu, x, u, au)
     assert_close(y, silu(g) * u, swiglu_tolerance(backend_spec, g, u, eg, eu, ag, au), what, SEED)
+
+
+@pytest.mark.parametrize("t", TYPES, ids=[kquant.type_name(t) for t in TYPES])
+def test_linear_geglu(backend, t, rng):
+    _need_oracle(t)
+    k, h, m = _k(rng, t), int(rng.integers(1, 30)), int(rng.integers(1, 20))
+    rg, wg = make_weight(rng, t, h, k)
+    ru, wu = make_weight(rng, t, h, k)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    fused = kquant.Linear.load_fused(backend, [(t, rg, h), (t, ru, h)], k)
+    out = np.full((m, h), np.nan, np.float32)
+    fused.geglu(x, out=out)
+    g, ag = product(wg, x)
+    u, au = product(wu, x)
+    eg = tolerance(backend.spec, t, wg, x, g, ag)
+    eu = tolerance(backend.spec, t, wu, x, u, au)
+    assert_close(out, gelu(g) * u, geglu_tolerance(backend.spec, g, u, eg, eu, ag, au),
+                 "%s geglu %s h=%d K=%d m=%d" % (backend.spec, kquant.type_name(t), h, k, m), SEED)
 
 
 @pytest.mark.parametrize("t", TYPES, ids=[kquant.type_name(t) for t in TYPES])
