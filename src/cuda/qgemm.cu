@@ -366,6 +366,19 @@ constexpr int kDenseMinM = 17, kExpertsMinM = 32, kWideMinM = 8, kLargeMinM = 16
 constexpr int kMmaMinM = 48, kMmaQ8MinM = 32;
 constexpr int64_t kWideRows = 8192, kLargeWeights = (int64_t)1 << 25, kHeadRows = (int64_t)1 << 17;
 
+// y in page-locked host memory (the model layer writes its own logits
+// straight through the bus): no split, whose memset and atomic adds would
+// cross it too. A pointer the runtime cannot place counts as host memory.
+bool host_memory(const void *p)
+{
+    cudaPointerAttributes at;
+    if (cudaPointerGetAttributes(&at, p) != cudaSuccess) {
+        cudaGetLastError();
+        return true;
+    }
+    return at.type == cudaMemoryTypeHost;
+}
+
 int crossover(int type, bool sm90, bool experts, int64_t rows, int64_t cols, bool mixed)
 {
     if (sm90 && experts) return kExpertsMinM;
@@ -551,7 +564,8 @@ extern "C" int kq__cuda_gemm_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaEr
         unsigned gy = (unsigned)((mc + bn - 1) / bn);
         // Fewer blocks than SMs: two blocks per tile, each half of K,
         // adding into a zeroed y (Hopper kernel, plain outputs only).
-        p.split = sm90 && !p.swiglu && (int64_t)gx * gy < cfg->n_sm && p.groups >= 8 ? 2 : 1;
+        p.split = sm90 && !p.swiglu && (int64_t)gx * gy < cfg->n_sm && p.groups >= 8 &&
+                          !host_memory(p.y) ? 2 : 1;
         if (p.split > 1 &&
             (e = cudaMemsetAsync(p.y, 0, (size_t)(mc * p.ldy) * sizeof(float), s)) != cudaSuccess)
             break;

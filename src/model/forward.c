@@ -140,7 +140,7 @@ static kq_status head(kq_model *m, int64_t n, int64_t n_out, float *out)
 typedef struct device_pass {
     const int32_t *pos, *seq; /* device */
     int64_t n, n_out;
-    float *out; /* device logits */
+    float *out; /* device logits, or the model's own host logits (ops.c) */
 } device_pass;
 
 static kq_status device_body(kq_model *m, void *ctx)
@@ -163,7 +163,7 @@ static kq_status device_forward(kq_model *m, const int32_t *tokens, const int32_
      * run their passes uncaptured. */
     if (st == KQ_OK)
         st = m->c.n_expert > 0 ? device_body(m, &p)
-                               : kq__model_graph_run(m, n, n_out, device_body, &p);
+                               : kq__model_graph_run(m, n, n_out, p.out, device_body, &p);
     if (st != KQ_OK || n_out == 0) return st;
     return kq__mop_logits_out(m, logits, n_out);
 }

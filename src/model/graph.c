@@ -4,7 +4,8 @@
  * the device part of a pass (layers, final norm, output head) to
  * kq__model_graph_run; the host work around it (the embedding rows and
  * positions, staged and sent in one asynchronous copy before the replay,
- * and the logits copy after it) runs every pass.
+ * and the logits copy after it, unless the head wrote them to the host
+ * itself) runs every pass.
  *
  * A shape (rows, logit rows) runs uncaptured the first time, so whatever it
  * allocates on first use is in place, then is captured on its second pass
@@ -44,12 +45,13 @@ void kq__model_graphs_free(kq_model *m)
 
 #ifdef KQ_HAVE_CUDA
 /* The entry of a shape, or a fresh one in place of the least recently used. */
-static kq_model_graph *entry(kq_model_graphs *gs, int64_t n, int64_t n_out, int *fresh)
+static kq_model_graph *entry(kq_model_graphs *gs, int64_t n, int64_t n_out, const void *out,
+                             int *fresh)
 {
     kq_model_graph *old = &gs->g[0];
     for (int i = 0; i < KQ_MODEL_GRAPHS; i++) {
         kq_model_graph *g = &gs->g[i];
-        if (g->used && g->n == n && g->n_out == n_out) {
+        if (g->used && g->n == n && g->n_out == n_out && g->out == out) {
             *fresh = 0;
             return g;
         }
@@ -59,6 +61,7 @@ static kq_model_graph *entry(kq_model_graphs *gs, int64_t n, int64_t n_out, int 
     memset(old, 0, sizeof *old);
     old->n = n;
     old->n_out = n_out;
+    old->out = out;
     *fresh = 1;
     return old;
 }
@@ -87,13 +90,14 @@ static kq_status capture(kq_model *m, kq_model_graph *g, kq_model_body body, voi
 }
 #endif
 
-kq_status kq__model_graph_run(kq_model *m, int64_t n, int64_t n_out, kq_model_body body, void *ctx)
+kq_status kq__model_graph_run(kq_model *m, int64_t n, int64_t n_out, const void *out,
+                              kq_model_body body, void *ctx)
 {
 #ifdef KQ_HAVE_CUDA
     kq_model_graphs *gs = &m->graphs;
     if (gs->off) return body(m, ctx);
     int fresh;
-    kq_model_graph *g = entry(gs, n, n_out, &fresh);
+    kq_model_graph *g = entry(gs, n, n_out, out, &fresh);
     g->used = ++gs->clock;
     if (fresh || g->failed) return body(m, ctx);
     if (g->exec && g->epoch != kq__cuda_backend_epoch(m->b)) {
@@ -112,7 +116,7 @@ kq_status kq__model_graph_run(kq_model *m, int64_t n, int64_t n_out, kq_model_bo
     gs->replays++;
     return KQ_OK;
 #else
-    (void)n, (void)n_out;
+    (void)n, (void)n_out, (void)out;
     return body(m, ctx);
 #endif
 }

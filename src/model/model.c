@@ -171,6 +171,7 @@ static void own_logits_free(kq_model *m)
 #endif
         free(m->buf.own_logits);
     m->buf.own_logits = NULL;
+    m->buf.own_mapped = 0;
     m->buf.cap_own = 0;
     m->buf.own_rows = 0;
 }
@@ -358,6 +359,7 @@ static kq_status check_batch(const kq_model *m, const int32_t *tokens, const int
 static kq_status own_logits_reserve(kq_model *m, int64_t n_out)
 {
     if (n_out <= m->buf.cap_own) return KQ_OK;
+    kq__model_graphs_free(m); /* a head may write the old buffer */
     own_logits_free(m);
     size_t bytes;
     if (kq__mul_size((size_t)n_out, (size_t)m->c.n_vocab * sizeof(float), &bytes))
@@ -370,6 +372,7 @@ static kq_status own_logits_reserve(kq_model *m, int64_t n_out)
         if (e)
             return kq__fail(KQ_ERR_NO_MEMORY, "kq_model_forward: %zu bytes of page-locked memory "
                             "for the logits: %s", bytes, kq__cu_error_string(e));
+        m->buf.own_mapped = kq__cu_host_mapped(p);
     } else
 #endif
         p = malloc(bytes);

@@ -92,6 +92,8 @@ typedef struct kq_model_bufs {
     float *d_logits;
     int64_t cap_logits;
     float *own_logits;      /* kq_model_logits: page-locked on a device backend */
+    int own_mapped;         /* ... and the device can write it (ops.c: the head then does) */
+    int logits_direct;      /* this pass's head writes the host logits itself */
     int64_t cap_own, own_rows; /* rows it holds room for; rows of the last pass (0: none) */
 } kq_model_bufs;
 
@@ -101,6 +103,7 @@ typedef struct kq_model_bufs {
 #define KQ_MODEL_GRAPHS 4
 typedef struct kq_model_graph {
     int64_t n, n_out;
+    const void *out; /* where the logits go: the device buffer or page-locked host rows */
     void *exec;     /* cudaGraphExec_t, or NULL */
     unsigned epoch; /* the backend's kq__cuda_backend_epoch at capture */
     int failed;     /* capture refused: this shape runs uncaptured */
@@ -150,10 +153,12 @@ kq_status kq__model_forward(kq_model *m, const int32_t *tokens, const int32_t *p
 
 /* graph.c: runs body(m, ctx) — device work only, queued on the backend's
  * stream, the same for every call of one (n, n_out) — captured once as a CUDA
- * graph and replayed after; directly where graphs are off or refused. */
+ * graph and replayed after, one graph per (n, n_out, out); directly where
+ * graphs are off or refused. */
 typedef kq_status (*kq_model_body)(kq_model *m, void *ctx);
 void kq__model_graphs_init(kq_model *m);
-kq_status kq__model_graph_run(kq_model *m, int64_t n, int64_t n_out, kq_model_body body, void *ctx);
+kq_status kq__model_graph_run(kq_model *m, int64_t n, int64_t n_out, const void *out,
+                              kq_model_body body, void *ctx);
 void kq__model_graphs_free(kq_model *m);
 
 /* ops_cpu.c: the operations between linears, on host memory, run on the

@@ -2,6 +2,8 @@
  * memory: on the host (ops_cpu.c, attention.c) or on the CUDA device
  * (ops_cuda.cu, queued on the backend's stream). forward.c calls only these. */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -278,11 +280,37 @@ kq_status kq__mop_gather(kq_model *m, int64_t n_out)
     return kq__fail(KQ_ERR_UNSUPPORTED, "model: a device row gather on a host backend");
 }
 
-/* Where the output head writes: the caller's host array on host backends, a
- * device buffer (grown as needed) on the others. */
+/* The head may write the model's own page-locked logits itself: its stores
+ * cross the bus while it runs, where a copy after it took ~27 us a step
+ * for Gemma 3's 1 MB of logits on an H100 (RESULTS.md, seventh session),
+ * and 8 times that for 8 sequences. Not where a pass adds a bias or a
+ * softcap to the logits (those kernels would read them over the bus too);
+ * KQ_LOGITS_DIRECT=0 turns it off, for comparison. */
+static int logits_direct(const kq_model *m, const float *host_logits)
+{
+    static atomic_int off = -1; /* read once; racing first calls agree */
+    int o = atomic_load_explicit(&off, memory_order_relaxed);
+    if (o < 0) {
+        const char *e = getenv("KQ_LOGITS_DIRECT");
+        o = e && !strcmp(e, "0");
+        atomic_store_explicit(&off, o, memory_order_relaxed);
+    }
+    return !o && host_logits == m->buf.own_logits && m->buf.own_mapped && !m->output_bias &&
+           !(m->c.softcap > 0);
+}
+
+/* Where the output head writes: the caller's host array on host backends; on
+ * the others a device buffer (grown as needed), or the model's own
+ * page-locked logits (logits_direct). */
 kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, float **dst)
 {
+    m->buf.logits_direct = 0;
     if (!m->dev) {
+        *dst = host_logits;
+        return KQ_OK;
+    }
+    if (logits_direct(m, host_logits)) {
+        m->buf.logits_direct = 1;
         *dst = host_logits;
         return KQ_OK;
     }
@@ -305,6 +333,7 @@ kq_status kq__mop_logits_dst(kq_model *m, float *host_logits, int64_t n_out, flo
 static kq_status logits_out_run(kq_model *m, float *host_logits, int64_t n_out)
 {
     if (!m->dev) return KQ_OK;
+    if (m->buf.logits_direct) return kq_backend_sync(m->b);
     return kq_copy_to_host(m->b, host_logits, m->buf.d_logits,
                            (size_t)(n_out * m->c.n_vocab) * sizeof(float));
 }

@@ -241,6 +241,16 @@ extern "C" int kq__cu_host_alloc(size_t bytes, void **out)
     return (int)e;
 }
 
+extern "C" int kq__cu_host_mapped(const void *p)
+{
+    cudaPointerAttributes at;
+    if (cudaPointerGetAttributes(&at, p) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return at.type == cudaMemoryTypeHost && at.devicePointer == p;
+}
+
 extern "C" void kq__cu_host_free(void *p)
 {
     if (p && cudaFreeHost(p) != cudaSuccess) cudaGetLastError();

@@ -62,6 +62,9 @@ const char *kq__cu_error_string(int err);
  * the input staging. */
 int kq__cu_host_alloc(size_t bytes, void **out);
 void kq__cu_host_free(void *p);
+/* 1 when kernels can write page-locked p at its host address (unified
+ * addressing), else 0. */
+int kq__cu_host_mapped(const void *p);
 /* An asynchronous host-to-device copy on the stream (src page-locked, so
  * the call returns before the copy runs), and events to know when it has. */
 int kq__cu_copy_in_async(void *stream, void *dst, const void *src, size_t bytes);
