@@ -79,7 +79,7 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
         goto done;
     kc_ref(f->deq, n, k, xh, k, m, dot, abs);
     /* Which kernel runs: int8 x for one quant type and aligned x (every m),
-     * and for mixed 32-value block types at m = 1 with K <= 1024 (the direct
+     * and for mixed 32-value block types at m <= 8 with K <= 1024 (the direct
      * kernel of src/cuda/direct_gemv32.cu); float x for other mixed types,
      * float weights and unaligned x. Gated calls of two parts of one row
      * size take the direct kernel too. */
@@ -89,7 +89,7 @@ static void run_case(ctx *c, const char *label, const fused *f, kq_linear *lg, k
         all32 &= kq_type_block_elems(f->w[i].type) == 32; /* one scale, no super-block */
     }
     int q8 = x_off == 0 && kc_is_quant(t0) &&
-             (uniform || (m == 1 && all32 && k % 32 == 0 && k <= 1024 &&
+             (uniform || (m <= 8 && all32 && k % 32 == 0 && k <= 1024 &&
                           (!swiglu || (f->n == 2 && f->w[0].n_rows == f->w[1].n_rows &&
                                        f->w[0].nbytes == f->w[1].nbytes))));
     for (int64_t i = 0; i < m; i++)
@@ -201,10 +201,10 @@ static void test_fused(ctx *c)
     run_fused(c, "fused all seven 32-value types", t7, r7, 7, 96, ms, n_m, 0, 0);
     /* A part of many rows: the direct kernel's groups of 8 rows (5 whole
      * chunks of 32 blocks), where the small parts above take groups of 2. */
-    static const int64_t m1[] = {1};
+    static const int64_t m18[] = {1, 8};
     int tb[] = {KQ_TYPE_Q5_0, KQ_TYPE_Q8_0};
     int64_t rb[] = {8203, 9};
-    run_fused(c, "fused q5_0 (8203 rows)+q8_0, K = 640", tb, rb, 2, 640, m1, 1, 0, 0);
+    run_fused(c, "fused q5_0 (8203 rows)+q8_0, K = 640", tb, rb, 2, 640, m18, 2, 0, 0);
     /* GeGLU (Gemma 3's feed-forward): q5_0 gate and up at K = 640 on the
      * m = 1 direct kernel's gated walk (groups of both parts side by side),
      * a mixed pair of one row size (q4_0 and iq4_nl: 18-byte blocks), a
@@ -215,7 +215,7 @@ static void test_fused(ctx *c)
     int64_t rge[] = {37, 37};
     run_fused(c, "geglu q5_0, K = 640", tge, rge, 2, 640, mg, 3, 2, 0);
     int64_t rgl[] = {2051, 2051};
-    run_fused(c, "geglu q5_0 (2051 rows), K = 640", tge, rgl, 2, 640, m1, 1, 2, 0);
+    run_fused(c, "geglu q5_0 (2051 rows), K = 640", tge, rgl, 2, 640, m18, 2, 2, 0);
     int tgm[] = {KQ_TYPE_Q4_0, KQ_TYPE_IQ4_NL};
     int64_t rgm[] = {29, 29};
     run_fused(c, "geglu gate q4_0, up iq4_nl, K = 96", tgm, rgm, 2, 96, mg, 3, 2, 0);

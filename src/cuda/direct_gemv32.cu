@@ -1,5 +1,5 @@
-// Decode (m = 1) of the 32-value block types (q4_0, q4_1, q5_0, q5_1, q8_0,
-// iq4_nl, mxfp4), a lane a whole block.
+// Decode (m = 1) and batched decode (m <= 8) of the 32-value block types
+// (q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, mxfp4), a lane a whole block.
 //
 // Why: matvec.cu gives a 32-value block to four lanes, each loading its 8
 // bytes as 2-byte pieces (the blocks are 17-34 bytes, so only 1- or
@@ -25,6 +25,17 @@
 // switch on the part's type per group (a group never spans two parts), so
 // they no longer fall to matvec.cu's float-x kernel.
 //
+// Batched decode: a launch takes up to 8 rows of x (more rows, more
+// launches), all quantized into shared memory; a lane decodes its block
+// once (block_decode) and dots it with each row, and the scan carries 8
+// sums. At m = 8 matvec.cu re-read every block per pair of x rows and the
+// GEMM paid for its 64-wide tile (Gemma 3's head: 217 and 200 us on the
+// H100 at m = 8 against 71 at m = 1, RESULTS.md fifth session), so this
+// kernel is tried before the GEMM for the calls it takes, unless a
+// gemm_min_m option asks for the GEMM; KQ_CUDA_D32_MAX_M=1 keeps it to
+// m = 1. Gated calls (two parts of one row size) walk a gate group and its
+// up group and write act(gate) * up.
+//
 // Measured (H100 80GB HBM3, read ceiling 3.13 TB/s, kq bench --backend cuda
 // --m 1, matvec.cu in brackets): q8_0 262144x640 (Gemma 3's head) 72.5 us,
 // 79% of read (120.5, 48%); q5_0 4096x640 7.3 us (10.8); q5_0 1536x640 7.1
@@ -35,6 +46,7 @@
 // kD32MaxK values (1024) only, where it was measured ahead.
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cuda_runtime.h>
 
 #include "decode.cuh"
@@ -80,31 +92,32 @@ __device__ __forceinline__ uint32_t sm_u16(const uint8_t *p)  // 2-byte aligned 
     return *reinterpret_cast<const unsigned short *>(p);
 }
 
-// One block (at b, in shared memory) against x's block of int8 (xq: 32
-// values, 16-byte aligned), its scale dx and int8 sum xs.
+// A block (at b, in shared memory) decoded once for all the x rows of a
+// call: its 32 values as int8 in eight words (values 4i .. 4i + 3 in w[i]
+// for q8_0; low nibbles in w[0..3] and high in w[4..7] for the others, the
+// fifth bits and lookup tables applied), its scale d and, for q4_1/q5_1,
+// its min mn (w = d q + mn).
+struct D32Dec {
+    uint32_t w[8];
+    float d, mn;
+};
+
 template <int T>
-__device__ __forceinline__ float block_dot(const uint8_t *b, const int8_t *xq, float dx, int xs)
+__device__ __forceinline__ D32Dec block_decode(const uint8_t *b)
 {
-    const uint4 xa = *reinterpret_cast<const uint4 *>(xq);
-    const uint4 xb = *reinterpret_cast<const uint4 *>(xq + 16);
-    const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+    D32Dec k;
+    k.mn = 0.0f;
     if constexpr (T == T_Q8_0) {
-        uint32_t q[8];
-        sm_words<8>(b + 2, q);
-        int s = 0;
-#pragma unroll
-        for (int i = 0; i < 8; i++) s = __dp4a((int)q[i], (int)xw[i], s);
-        return h2f(sm_u16(b)) * dx * (float)s;
+        sm_words<8>(b + 2, k.w);
+        k.d = h2f(sm_u16(b));
     } else {
         using L = Leg<T>;
         uint32_t q[4];
         sm_words<4>(b + L::kQs, q);
         uint32_t qh = 0;
         if constexpr (L::kQh != 0) sm_words<1>(b + L::kQh, &qh);
-        int s = 0;
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            // values 4i .. 4i + 3 (low nibbles) and 16 + 4i .. (high)
             uint32_t lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4) & 0x0F0F0F0Fu;
             if constexpr (L::kQh != 0) {
                 lo |= bits_to_b4(qh >> (4 * i));
@@ -115,14 +128,38 @@ __device__ __forceinline__ float block_dot(const uint8_t *b, const int8_t *xq, f
                 lo = lut16(lo, t);
                 hi = lut16(hi, t);
             }
-            s = __dp4a((int)lo, (int)xw[i], s);
-            s = __dp4a((int)hi, (int)xw[4 + i], s);
+            k.w[i] = lo;
+            k.w[4 + i] = hi;
         }
-        if constexpr (T == T_MXFP4) return e8m0_half(b[0]) * dx * (float)s;
-        const uint32_t dm = L::kMin ? (sm_u16(b) | (sm_u16(b + 2) << 16)) : sm_u16(b);
-        const float d = h2f(dm);
-        float v = d * dx * (float)(s - L::kOff * xs);
-        if constexpr (L::kMin != 0) v += h2f(dm >> 16) * dx * (float)xs;
+        if constexpr (T == T_MXFP4) {
+            k.d = e8m0_half(b[0]);
+        } else {
+            const uint32_t dm = L::kMin ? (sm_u16(b) | (sm_u16(b + 2) << 16)) : sm_u16(b);
+            k.d = h2f(dm);
+            if constexpr (L::kMin != 0) k.mn = h2f(dm >> 16);
+        }
+    }
+    return k;
+}
+
+// A decoded block against x's block of int8 (xq: 32 values, 16-byte
+// aligned), its scale dx and int8 sum xs; q4_0/q5_0 values are stored
+// unsigned, their offset comes off through xs.
+template <int T>
+__device__ __forceinline__ float block_dot(const D32Dec &k, const int8_t *xq, float dx, int xs)
+{
+    const uint4 xa = *reinterpret_cast<const uint4 *>(xq);
+    const uint4 xb = *reinterpret_cast<const uint4 *>(xq + 16);
+    const uint32_t xw[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) s = __dp4a((int)k.w[i], (int)xw[i], s);
+    if constexpr (T == T_Q8_0 || T == T_MXFP4) {
+        return k.d * dx * (float)s;
+    } else {
+        using L = Leg<T>;
+        float v = k.d * dx * (float)(s - L::kOff * xs);
+        if constexpr (L::kMin != 0) v += k.mn * dx * (float)xs;
         return v;
     }
 }
@@ -192,11 +229,21 @@ __device__ __forceinline__ void d32_store(uint8_t *slot, const uint4 r[kD32Units
         if (lane + 32 * i < kU) reinterpret_cast<uint4 *>(slot)[lane + 32 * i] = r[i];
 }
 
+// x rows of a call, quantized to int8 in shared memory by the block, and
+// how many of the kernel's M are live (the last launch of a call may hold
+// fewer).
+template <int M>
+struct D32X {
+    XqSmem r[M];
+    int live;
+};
+
 // One group of rows of part P (group gi), by one warp: the flat block
-// stream through the warp's slot, row r0 + i's sum into out[i].
-template <int T>
+// stream through the warp's slot, row r0 + i's sum for x row j into
+// out[j * ld + i].
+template <int T, int M>
 __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, float inv_nb,
-                                          const XqSmem &sx, uint8_t *slot, float *out)
+                                          const D32X<M> &sx, uint8_t *slot, float *out, int64_t ld)
 {
     constexpr int BS = TypeInfo<T>::kBytes;
     const unsigned full = 0xffffffffu;
@@ -209,7 +256,9 @@ __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, 
     uint4 ahead[kD32Depth][kD32Units];
 #pragma unroll
     for (int k = 0; k < kD32Depth; k++) d32_fetch<BS>(g, gbytes, k < chunks ? k : chunks, ahead[k]);
-    float carry = 0.0f;
+    float carry[M];
+#pragma unroll
+    for (int j = 0; j < M; j++) carry[j] = 0.0f;
     int carry_row = -1;
     for (int64_t c = 0; c < chunks; c++) {
         __syncwarp();
@@ -225,23 +274,42 @@ __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, 
         // f / nb through the float reciprocal: exact here (f < 2^22), rounded toward zero
         int row = in ? __float2int_rz(((float)f + 0.5f) * inv_nb) : INT32_MAX;
         const int b = in ? f - row * nb : 0;
-        float v = in ? block_dot<T>(slot + lane * BS, sx.q + 32 * b, sx.d[b], sx.sum[2 * b] + sx.sum[2 * b + 1]) : 0.0f;
+        float v[M];
+        {
+            const D32Dec k = block_decode<T>(slot + lane * BS);  // once for every x row
+#pragma unroll
+            for (int j = 0; j < M; j++) {
+                const XqSmem &x = sx.r[j];
+                v[j] = in && j < sx.live ? block_dot<T>(k, x.q + 32 * b, x.d[b], x.sum[2 * b] + x.sum[2 * b + 1])
+                                         : 0.0f;
+            }
+        }
         // suffix sums within each row's run of lanes
 #pragma unroll
         for (int o = 1; o < 32; o <<= 1) {
-            const float t = __shfl_down_sync(full, v, o);
             const int rt = __shfl_down_sync(full, row, o);
-            if (lane + o < 32 && rt == row) v += t;
+            const bool add = lane + o < 32 && rt == row;
+#pragma unroll
+            for (int j = 0; j < M; j++) {
+                const float t = __shfl_down_sync(full, v[j], o);
+                if (add) v[j] += t;
+            }
         }
         const int prev_row = __shfl_up_sync(full, row, 1);
         const bool head = in && (lane == 0 || prev_row != row);
-        if (head && row == carry_row) v += carry;
+        if (head && row == carry_row)
+#pragma unroll
+            for (int j = 0; j < M; j++) v[j] += carry[j];
         // the row at lane 31 goes on into the next chunk unless its last block is there
         const int row31 = __shfl_sync(full, row, 31), b31 = __shfl_sync(full, b, 31);
         const int cont = row31 != INT32_MAX && b31 != nb - 1 ? row31 : -1;
-        if (head && row != cont) out[row] = v;
+        if (head && row != cont)
+#pragma unroll
+            for (int j = 0; j < M; j++)
+                if (j < sx.live) out[j * ld + row] = v[j];
         const unsigned from = __ballot_sync(full, head && row == cont);
-        carry = from ? __shfl_sync(full, v, __ffs(from) - 1) : 0.0f;
+#pragma unroll
+        for (int j = 0; j < M; j++) carry[j] = from ? __shfl_sync(full, v[j], __ffs(from) - 1) : 0.0f;
         carry_row = cont;
     }
 }
@@ -250,17 +318,20 @@ __device__ __forceinline__ void d32_group(const D32Part &P, int64_t gi, int nb, 
 // and q8_0 in a Q4_K_M file), a switch per group.
 constexpr int kD32Mixed = -1;
 constexpr int kD32MaxGroupRows = 32;  // d32_group_rows: r = 32 always meets its test
+// x rows a launch: 1, or kD32Rows for calls of 2 to kD32Rows rows (one
+// decode of each block serves them all; fewer live rows skip their dots).
+constexpr int kD32Rows = 8;
 
-template <int T>
+template <int T, int M>
 __device__ __forceinline__ void d32_any(const D32Part &P, int64_t gi, int nb, float inv_nb,
-                                        const XqSmem &sx, uint8_t *slot, float *out)
+                                        const D32X<M> &sx, uint8_t *slot, float *out, int64_t ld)
 {
     if constexpr (T != kD32Mixed) {
-        d32_group<T>(P, gi, nb, inv_nb, sx, slot, out);
+        d32_group<T, M>(P, gi, nb, inv_nb, sx, slot, out, ld);
     } else {
         switch (P.type) {  // warp-uniform: a group is one part's
 #define KQ_D32_GROUP(T_) \
-    case T_: d32_group<T_>(P, gi, nb, inv_nb, sx, slot, out); break;
+    case T_: d32_group<T_, M>(P, gi, nb, inv_nb, sx, slot, out, ld); break;
         KQ_D32_TYPES(KQ_D32_GROUP)
 #undef KQ_D32_GROUP
         default: __trap();  // the host admits these types only
@@ -268,20 +339,30 @@ __device__ __forceinline__ void d32_any(const D32Part &P, int64_t gi, int nb, fl
     }
 }
 
+__host__ __device__ inline int64_t d32_x_stride(int64_t K)  // a quantized x row in shared memory
+{
+    return (xq_smem_bytes(K) + 15) / 16 * 16;
+}
+
 // GLU: a gated call (kq_linear_forward_glu) of two parts, gate rows then as
 // many up rows of the same row size. A warp takes group gi of both, parks
 // the two groups' sums in shared memory and writes act(gate) * up: the
 // gate/up pair needs no second kernel (Gemma 3's GELU gate was one, ~3.6
-// us a layer under ncu).
-template <int T, bool GLU>
+// us a layer under ncu). x holds `live` rows of K (M of them at most), y
+// the same rows of ldy outputs.
+template <int T, bool GLU, int M>
 __global__ void __launch_bounds__(kD32Threads)
-direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y, int act)
+direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, float *y,
+           int64_t ldy, int live, int act)
 {
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ D32Part parts_in[kD32MaxParts];
-    __shared__ float glu_sums[GLU ? kD32Warps : 1][2][kD32MaxGroupRows];
-    const XqSmem sx = xq_smem_carve(smem, K);
-    uint8_t *slot = smem + (xq_smem_bytes(K) + 15) / 16 * 16 + (threadIdx.x / 32) * kD32Slot;
+    __shared__ float glu_sums[GLU ? kD32Warps : 1][2][M][kD32MaxGroupRows];
+    D32X<M> sx;
+#pragma unroll
+    for (int j = 0; j < M; j++) sx.r[j] = xq_smem_carve(smem + j * d32_x_stride(K), K);
+    sx.live = live;
+    uint8_t *slot = smem + M * d32_x_stride(K) + (threadIdx.x / 32) * kD32Slot;
     if (threadIdx.x < n_parts) {
         const kq_cuda_part hp = parts[threadIdx.x];
         const int64_t rows = hp.row_end - hp.row_begin, rg = d32_group_rows(K / 32, hp.row_size, rows);
@@ -309,45 +390,54 @@ direct_b32(const kq_cuda_part *parts, int n_parts, int64_t K, const float *x, fl
         if (GLU) prefetch_l2(parts_in[1].data + r0 * P.row_size, rows * P.row_size, 8192);
     }
     pdl_start();
-    xq_quantize_shared<kD32Threads>(x, K, sx);
+    for (int j = 0; j < live; j++) xq_quantize_shared<kD32Threads>(x + j * K, K, sx.r[j]);
     __syncthreads();
     for (int64_t w = w0; w < total; w += warps) {
         if constexpr (GLU) {
-            float(*sums)[kD32MaxGroupRows] = glu_sums[threadIdx.x / 32];
+            float(*sums)[M][kD32MaxGroupRows] = glu_sums[threadIdx.x / 32];
             const D32Part G = parts_in[0], U = parts_in[1];
-            d32_any<T>(G, w, nb, inv_nb, sx, slot, sums[0]);
-            d32_any<T>(U, w, nb, inv_nb, sx, slot, sums[1]);
+            d32_any<T, M>(G, w, nb, inv_nb, sx, slot, &sums[0][0][0], kD32MaxGroupRows);
+            d32_any<T, M>(U, w, nb, inv_nb, sx, slot, &sums[1][0][0], kD32MaxGroupRows);
             __syncwarp();
             const int64_t r0 = w * G.group_rows;
-            const int lane = threadIdx.x & 31;
-            if (lane < min(G.group_rows, G.rows - r0))
-                y[r0 + lane] = glu_gate(act, sums[0][lane]) * sums[1][lane];
+            const int lane = threadIdx.x & 31, rows = (int)min(G.group_rows, G.rows - r0);
+            for (int j = 0; j < live; j++)
+                if (lane < rows) y[j * ldy + r0 + lane] = glu_gate(act, sums[0][j][lane]) * sums[1][j][lane];
             __syncwarp();  // the next unit's sums overwrite these
         } else {
             int64_t gi;
             const D32Part P = parts_in[find(w, gi)];
-            d32_any<T>(P, gi, nb, inv_nb, sx, slot, y + P.row_begin + gi * P.group_rows);
+            d32_any<T, M>(P, gi, nb, inv_nb, sx, slot, y + P.row_begin + gi * P.group_rows, ldy);
         }
     }
 }
 
-template <int T, bool GLU>
+template <int T, bool GLU, int M>
 cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s)
 {
     static std::atomic<long long> last(-1);
-    const int smem = (int)((xq_smem_bytes(a->n_cols) + 15) / 16 * 16 + kD32Warps * kD32Slot);
+    const int smem = (int)(M * d32_x_stride(a->n_cols) + kD32Warps * kD32Slot);
     int64_t grid = 0;
-    cudaError_t e = persistent_grid(direct_b32<T, GLU>, kD32Threads, smem, last,
+    cudaError_t e = persistent_grid(direct_b32<T, GLU, M>, kD32Threads, smem, last,
                                     (work + kD32Warps - 1) / kD32Warps, grid);
     if (e != cudaSuccess) return e;
-    return launch_pdl(direct_b32<T, GLU>, (unsigned)grid, kD32Threads, smem, s, a->parts,
-                      a->n_parts, a->n_cols, a->x, a->y, a->act);
+    const int64_t ldy = GLU ? a->n_rows / 2 : a->n_rows;
+    for (int64_t m0 = 0; m0 < a->m && e == cudaSuccess; m0 += M) {
+        const int live = (int)(a->m - m0 < M ? a->m - m0 : M);
+        e = launch_pdl(direct_b32<T, GLU, M>, (unsigned)grid, kD32Threads, smem, s, a->parts,
+                       a->n_parts, a->n_cols, a->x + m0 * a->n_cols, a->y + m0 * ldy, ldy, live,
+                       a->act);
+    }
+    return e;
 }
 
 template <int T>
 cudaError_t d32_launch(const kq_cuda_dense_args *a, int64_t work, cudaStream_t s)
 {
-    return a->swiglu ? d32_launch<T, true>(a, work, s) : d32_launch<T, false>(a, work, s);
+    if (a->m == 1)
+        return a->swiglu ? d32_launch<T, true, 1>(a, work, s) : d32_launch<T, false, 1>(a, work, s);
+    return a->swiglu ? d32_launch<T, true, kD32Rows>(a, work, s)
+                     : d32_launch<T, false, kD32Rows>(a, work, s);
 }
 
 // A gated call this kernel takes: two parts, gate rows [0, h) then up rows
@@ -371,11 +461,29 @@ bool d32_type(int t)
 }  // namespace
 }  // namespace kqc
 
+// The most x rows a call this kernel takes (KQ_CUDA_D32_MAX_M, 1 to
+// kD32Rows; default kD32Rows): read once, racing first calls agree.
+static int64_t d32_max_m()
+{
+    static std::atomic<int> v(0);
+    int m = v.load(std::memory_order_relaxed);
+    if (m == 0) {
+        const char *e = getenv("KQ_CUDA_D32_MAX_M");
+        m = e ? atoi(e) : kqc::kD32Rows;
+        m = m < 1 ? 1 : m > kqc::kD32Rows ? kqc::kD32Rows : m;
+        v.store(m, std::memory_order_relaxed);
+    }
+    return m;
+}
+
 extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cudaError_t *err)
 {
     using namespace kqc;
     const int t = a->uniform_type < 0 ? kD32Mixed : a->uniform_type;
-    if (!kq__cuda_direct_wanted() || a->m != 1 || !a->device_weights ||
+    // An explicit gemm_min_m (a backend option) hands the GEMM its m: only
+    // m = 1 here then.
+    const int64_t max_m = a->gcfg && a->gcfg->min_m > 0 ? 1 : d32_max_m();
+    if (!kq__cuda_direct_wanted() || a->m < 1 || a->m > max_m || !a->device_weights ||
         a->n_cols % 32 != 0 || a->n_cols > kD32MaxK || a->n_parts > kD32MaxParts || !a->host_parts ||
         (reinterpret_cast<uintptr_t>(a->x) & 15) != 0 || (a->swiglu && !d32_glu_ok(a)))
         return 0;
@@ -397,10 +505,12 @@ extern "C" int kq__cuda_direct32_dense(kq_cuda_dense_args *a, cudaStream_t s, cu
     case kD32Mixed: e = d32_launch<kD32Mixed>(a, work, s); break;
     default: e = cudaErrorInvalidValue; break;  // the check above admits no other type
     }
-    a->kernel = a->swiglu ? (t == kD32Mixed ? "direct 32-value blocks gated m=1, mixed types"
-                                            : "direct 32-value blocks gated m=1")
-                : t == kD32Mixed ? "direct 32-value blocks m=1, mixed types"
-                                 : "direct 32-value blocks m=1";
+    static const char *const names[2][2][2] = {  // [m > 1][gated][mixed]
+        {{"direct 32-value blocks m=1", "direct 32-value blocks m=1, mixed types"},
+         {"direct 32-value blocks gated m=1", "direct 32-value blocks gated m=1, mixed types"}},
+        {{"direct 32-value blocks m<=8", "direct 32-value blocks m<=8, mixed types"},
+         {"direct 32-value blocks gated m<=8", "direct 32-value blocks gated m<=8, mixed types"}}};
+    a->kernel = names[a->m > 1][a->swiglu != 0][t == kD32Mixed];
     *err = e;
     return 1;
 }

@@ -614,9 +614,11 @@ extern "C" cudaError_t kq__cuda_dense(kq_cuda_dense_args *a, cudaStream_t s)
     // keep that alignment (true for kq_alloc'd x and K a multiple of 4).
     bool vec = aligned16(a->x) && a->n_cols % 4 == 0;
     cudaError_t se;
+    // The direct 32-value kernel first: it takes up to 8 rows of x, where
+    // the GEMM's tile costs about its m = 32 time (direct_gemv32.cu).
+    if (kq__cuda_direct32_dense(a, s, &se)) return se;
     if (kq__cuda_gemm_dense(a, s, &se)) return se;
     if (kq__cuda_direct_dense(a, s, &se)) return se;
-    if (kq__cuda_direct32_dense(a, s, &se)) return se;
     if (kq__cuda_stream_dense(a, s, &se)) return se;
     int t = a->uniform_type;
     unsigned gx = a->swiglu ? (unsigned)((a->n_rows / 2 + KQ_CUDA_SWIGLU_PER_BLOCK - 1) /
