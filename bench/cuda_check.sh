@@ -7,7 +7,9 @@
 # issue 13's bars), models (kq bench-model on random-weight Gemma 3 270M and
 # Llama 3 8B stand-ins), llamacpp (llama.cpp's llama-bench on the same
 # stand-ins: build it here first with bench/llama_bench_cuda.sh and carry
-# .lcpp), ncu (a profile of the m = 1 q4_K kernel). Logs go to
+# .lcpp), ab (the eighth session's switches on the Gemma stand-in and the
+# direct 32-value kernel's shapes: KQ_LOGITS_DIRECT=0|1, KQ_CUDA_D32_MAX_M=1|8),
+# ncu (a profile of the m = 1 q4_K kernel). Logs go to
 # $OUT (or ./device-out): few files, since the device tool returns at most 8.
 # BENCH_M overrides the bench's m list (default 1,8,16).
 # Usage: bash bench/cuda_check.sh tests sanitize bench
@@ -104,6 +106,21 @@ for step in "$@"; do
       echo "llama.cpp $model: exit $?"; grep -E "pp512|tg128|build" "$out/llama-cpp-$model.txt"
       rm -f /tmp/$model.gguf /tmp/$model-v.gguf
     done ;;
+  ab)
+    # The head's direct logits (3fe1e38) and the direct 32-value kernel's
+    # batched decode (0d6801d), each against its switch, in one run.
+    build-dev/kq sample /tmp/gemma3-270m.gguf --model gemma3-270m >/dev/null
+    for v in "" KQ_LOGITS_DIRECT=0 KQ_CUDA_D32_MAX_M=1 ""; do
+      env $v build-dev/kq bench-model /tmp/gemma3-270m.gguf --backend cuda -r 3 --parallel 8 \
+        >"$out/ab.txt" 2>&1
+      echo "gemma3-270m ${v:-default}: $(grep -E 'pp512|tg128' "$out/ab.txt" | tr '\n' ' ')"
+    done
+    for v in 8 1; do
+      KQ_CUDA_D32_MAX_M=$v build-dev/kq bench --backend cuda --m 1,2,4,8 --min-time 0.1 --budget 0 \
+        --shape q8_0:262144x640 --shape q5_0:4096x640 --shape q5_0:1536x640 >"$out/ab-d32-$v.txt" 2>&1
+      echo "KQ_CUDA_D32_MAX_M=$v"; grep -E '^[a-z0-9_]+:' "$out/ab-d32-$v.txt"
+    done
+    rm -f /tmp/gemma3-270m.gguf ;;
   ncu)
     ncu --target-processes all -k regex:dense_plain --launch-count 3 --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats build-dev/kq bench --backend cuda --m 1 \
