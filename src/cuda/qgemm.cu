@@ -360,7 +360,10 @@ GemmSrc make_src(const kq_cuda_gemm_w &g, const uint8_t *data, int type, int64_t
 //   Gemma 3's q8_0 262144x640 head (K = 640 is no multiple of 256, so no
 //   wgmma) took 217 / 348 / 388 / 699 us at m = 8 / 12 / 16 / 24 on the
 //   decode kernels and 200 us at m = 32 on the GEMM, whose cost at small m
-//   is its 64-wide tile's: the GEMM from m = 8 for such calls.
+//   is its 64-wide tile's: the GEMM from m = 8 for such calls. Since
+//   0d6801d the direct 32-value kernel (direct_gemv32.cu) is asked first
+//   and takes 32-value calls with K <= 1024 up to m = 8, this head among
+//   them; that choice awaits its GPU measurement (bench/cuda_check.sh ab).
 // Types not measured follow q4_K. kq__cuda_gemm_rule prints the same.
 constexpr int kDenseMinM = 17, kExpertsMinM = 32, kWideMinM = 8, kLargeMinM = 16;
 constexpr int kMmaMinM = 48, kMmaQ8MinM = 32;
