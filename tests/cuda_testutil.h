@@ -59,9 +59,9 @@ static inline double kc_swiglu_tol(double g, double u, double eg, double eu)
 
 /* GeGLU (KQ_GLU_GELU, tanh form) likewise: |gelu'| <= 1.13; tanhf and the
  * cubic add a few u of |y| as expf does for SiLU. */
-static inline double kc_gelu(double g)
+static inline double kc_gelu(double g) /* 0.5 g (1 + tanh t) as g sigmoid(2t) */
 {
-    return 0.5 * g * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (g + 0.044715 * g * g * g)));
+    return g / (1.0 + exp(-2 * sqrt(2.0 / 3.14159265358979323846) * (g + 0.044715 * g * g * g)));
 }
 static inline double kc_geglu_tol(double g, double u, double eg, double eu)
 {

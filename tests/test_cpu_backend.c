@@ -126,7 +126,7 @@ static void dense_case(env *E, const part_spec *ps, int n_parts, int64_t k, int6
                     double eg = out_tol(wtype[r], wrow[r], xi, k, g);
                     double eu = out_tol(wtype[h + r], wrow[h + r], xi, k, u);
                     const double c = sqrt(2.0 / 3.14159265358979323846);
-                    double sg = swiglu == 2 ? 0.5 * g * (1.0 + tanh(c * (g + 0.044715 * g * g * g)))
+                    double sg = swiglu == 2 ? g / (1.0 + exp(-2 * c * (g + 0.044715 * g * g * g)))
                                             : g / (1.0 + exp(-g));
                     wv = sg * u;
                     tol = 1.13 * eg * (fabs(u) + eu) + fabs(sg) * eu +

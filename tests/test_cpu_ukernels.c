@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_backend.h"
 #include "cpu/cpu_features.h"
 #include "cpu/ukernel.h"
 #include "formats/type_list.h"
@@ -281,9 +282,65 @@ static void run_isa(kq_isa isa)
             }
 }
 
+/* kq__cpu_glu_mul (the gated feed-forward's epilogue, src/cpu/glu.c) against
+ * the gates in double, over runs of odd lengths (the vector loop and its
+ * scalar tail), g from -100 to 100 and u normal. Bound: 2^-20 of the
+ * result (the AVX2 exponential's polynomial is within 2e-7 relative; the
+ * divide and three products add a few roundings), plus, for GELU, 2^-21
+ * |z| of it, z = 2 sqrt(2/pi) (g + 0.044715 g^3): z is formed in float (a
+ * few roundings of 2^-24 |z|) and e^z carries that absolute error as a
+ * relative one; plus 1e-35 (1 + |g|) |u|, since the exponential stops at
+ * e^-87 where the exact gate goes on shrinking toward zero. NaN in g gives
+ * NaN. */
+static double glu_ref(kq_glu act, double g)
+{
+    if (act == KQ_GLU_SILU) return g / (1.0 + exp(-g));
+    /* 0.5 g (1 + tanh t) as g sigmoid(2t): 1 + tanh t cancels in double too
+     * for t below about -17 */
+    const double c = sqrt(2.0 / 3.14159265358979323846);
+    return g / (1.0 + exp(-2 * c * (g + 0.044715 * g * g * g)));
+}
+
+static void glu_check(void)
+{
+    enum { N = 203 };
+    float g[N], u[N], y[N];
+    for (int act = KQ_GLU_SILU; act <= KQ_GLU_GELU; act++)
+        for (int rep = 0; rep < 20; rep++) {
+            const int n = (int)kt_range(1, N);
+            for (int i = 0; i < n; i++) {
+                const double r = kt_uniform();
+                g[i] = (float)(rep < 10 ? 8.0 * (2 * r - 1) : 100.0 * (2 * r - 1));
+                u[i] = (float)kt_normal();
+            }
+            g[0] = rep == 3 ? NAN : rep == 4 ? 0.0f : rep == 5 ? -0.0f : g[0];
+            kt_poison(y, N);
+            KT_CHECK(kq__cpu_glu_mul((kq_glu)act, g, u, y, n) == 0, "glu act %d", act);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                const double want = glu_ref((kq_glu)act, g[i]) * u[i];
+                const double gg = g[i];
+                const double z = act == KQ_GLU_GELU
+                                     ? 2 * sqrt(2.0 / 3.14159265358979323846) * (gg + 0.044715 * gg * gg * gg)
+                                     : 0.0;
+                const double tol = (0x1p-20 + 0x1p-21 * fabs(z)) * fabs(want) +
+                                   1e-35 * (1 + fabs(gg)) * fabs(u[i]);
+                const int ok = g[i] != g[i] ? y[i] != y[i] : fabs((double)y[i] - want) <= tol;
+                if (!ok && bad++ == 0)
+                    KT_CHECK(0, "glu %s: g = %.9g, u = %.9g: got %.9g, want %.9g",
+                             act == KQ_GLU_GELU ? "gelu" : "silu", g[i], u[i], y[i], want);
+            }
+            for (int i = n; i < N; i++)
+                if (y[i] == y[i] && bad++ == 0) KT_CHECK(0, "glu wrote past its %d outputs", n);
+            KT_CHECK(bad == 0, "glu act %d: %d outputs wrong", act, bad);
+        }
+    KT_CHECK(kq__cpu_glu_mul((kq_glu)5, g, u, y, 1) == -1, "glu refuses act 5");
+}
+
 int main(void)
 {
     kt_init("test_cpu_ukernels");
+    glu_check();
     const kq_cpu_features *f = kq__cpu_features();
     int ran = 0;
     for (int i = 0; i < KQ_ISA_COUNT; i++) {

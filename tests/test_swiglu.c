@@ -15,7 +15,7 @@ static double silu(double g) { return g / (1.0 + exp(-g)); }
 static double gelu(double g)
 {
     const double c = sqrt(2.0 / 3.14159265358979323846);
-    return 0.5 * g * (1.0 + tanh(c * (g + 0.044715 * g * g * g)));
+    return g / (1.0 + exp(-2 * c * (g + 0.044715 * g * g * g))); /* = 0.5 g (1 + tanh t) */
 }
 
 static double gate_of(kq_glu act, double g) { return act == KQ_GLU_GELU ? gelu(g) : silu(g); }

@@ -112,7 +112,8 @@ def silu(g):
 
 def gelu(g):
     """GELU in its tanh form (kq_glu's KQ_GLU_GELU), from the formula."""
-    return 0.5 * g * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (g + 0.044715 * g ** 3)))
+    # 0.5 g (1 + tanh t) as g sigmoid(2t), which does not cancel for t << 0
+    return g / (1.0 + np.exp(-2.0 * np.sqrt(2.0 / np.pi) * (g + 0.044715 * g ** 3)))
 
 
 def geglu_tolerance(backend, g, u, eg, eu, ag, au):

@@ -70,7 +70,8 @@ static double glu_f64(kq_glu act, double g)
 {
     switch (act) {
     case KQ_GLU_SILU: return silu_f64(g);
-    case KQ_GLU_GELU: return 0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+    case KQ_GLU_GELU: /* 0.5 g (1 + tanh t) as g sigmoid(2t), which does not cancel for t << 0 */
+        return g / (1.0 + exp(-2 * 0.7978845608028654 * (g + 0.044715 * g * g * g)));
     }
     return NAN;
 }

@@ -82,10 +82,11 @@ __device__ __forceinline__ float h2f(uint32_t bits16)
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
 
 // A gated feed-forward's gate by kq_glu (uniform across a launch); GELU in
-// the tanh form llama.cpp uses for Gemma. The core checked act.
+// the tanh form llama.cpp uses for Gemma, as g sigmoid(2t) = 0.5 g (1 + tanh
+// t), since 1 + tanhf(t) cancels for t below about -5. The core checked act.
 __device__ __forceinline__ float glu_gate(int act, float g)
 {
-    if (act == KQ_GLU_GELU) return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+    if (act == KQ_GLU_GELU) return g / (1.0f + expf(-2 * 0.7978845608028654f * (g + 0.044715f * g * g * g)));
     if (act != KQ_GLU_SILU) __trap();
     return silu(g);
 }
