@@ -88,12 +88,14 @@ def test_fused_mixed_types(backend, rng):
             col += rows
 
 
-def _swiglu_check(backend_spec, y, x, wg, wu, tg, tu, what):
+def _glu_check(backend_spec, y, x, wg, wu, tg, tu, what, gate=silu,
+               gate_tolerance=swiglu_tolerance):
+    """y = gate(g) * u for the gate and up weights wg, wu (SwiGLU unless told)."""
     g, ag = product(wg, x)
     u, au = product(wu, x)
     eg = tolerance(backend_spec, tg, wg, x, g, ag)
     eu = tolerance(backend_spec, tu, wu, x, u, au)
-    assert_close(y, silu(g) * u, swiglu_tolerance(backend_spec, g, u, eg, eu, ag, au), what, SEED)
+    assert_close(y, gate(g) * u, gate_tolerance(backend_spec, g, u, eg, eu, ag, au), what, SEED)
 
 
 @pytest.mark.parametrize("t", TYPES, ids=[kquant.type_name(t) for t in TYPES])
@@ -106,12 +108,9 @@ def test_linear_geglu(backend, t, rng):
     fused = kquant.Linear.load_fused(backend, [(t, rg, h), (t, ru, h)], k)
     out = np.full((m, h), np.nan, np.float32)
     fused.geglu(x, out=out)
-    g, ag = product(wg, x)
-    u, au = product(wu, x)
-    eg = tolerance(backend.spec, t, wg, x, g, ag)
-    eu = tolerance(backend.spec, t, wu, x, u, au)
-    assert_close(out, gelu(g) * u, geglu_tolerance(backend.spec, g, u, eg, eu, ag, au),
-                 "%s geglu %s h=%d K=%d m=%d" % (backend.spec, kquant.type_name(t), h, k, m), SEED)
+    _glu_check(backend.spec, out, x, wg, wu, t, t,
+               "%s geglu %s h=%d K=%d m=%d" % (backend.spec, kquant.type_name(t), h, k, m),
+               gate=gelu, gate_tolerance=geglu_tolerance)
 
 
 @pytest.mark.parametrize("t", TYPES, ids=[kquant.type_name(t) for t in TYPES])
@@ -126,12 +125,12 @@ def test_linear_swiglu(backend, t, rng):
     fused = kquant.Linear.load_fused(backend, [(t, rg, h), (tu, ru, h)], k)
     out = np.full((m, h), np.nan, np.float32)
     fused.swiglu(x, out=out)
-    _swiglu_check(backend.spec, out, x, wg, wu, t, tu, "%s swiglu %s+%s h=%d K=%d m=%d"
+    _glu_check(backend.spec, out, x, wg, wu, t, tu, "%s swiglu %s+%s h=%d K=%d m=%d"
                   % (backend.spec, kquant.type_name(t), kquant.type_name(tu), h, k, m))
     # One tensor holding gate rows then up rows.
     raw, w = make_weight(rng, t, 2 * h, k)
     one = kquant.Linear.load(backend, t, raw, 2 * h, k)
-    _swiglu_check(backend.spec, one.swiglu(x), x, w[:h], w[h:], t, t,
+    _glu_check(backend.spec, one.swiglu(x), x, w[:h], w[h:], t, t,
                   "%s swiglu one tensor %s" % (backend.spec, kquant.type_name(t)))
 
 
@@ -182,7 +181,7 @@ def test_experts_swiglu(backend, t, rng):
     for i in range(m):
         for s in range(top_k):
             e = int(ids[i, s])
-            _swiglu_check(backend.spec, y[i, s][None, :], x[i][None, :], wg[e], wu[e], t, tu,
+            _glu_check(backend.spec, y[i, s][None, :], x[i][None, :], wg[e], wu[e], t, tu,
                           "%s experts swiglu %s+%s pair (%d, %d)"
                           % (backend.spec, kquant.type_name(t), kquant.type_name(tu), i, s))
 
